@@ -1,0 +1,1 @@
+//! Resampling to a target rate with an anti-aliasing filter.

@@ -1,0 +1,1 @@
+//! Finding records: a folder, a header path, a CSV file.

@@ -1,0 +1,1 @@
+//! Tasks turn records into labelled examples and split them by record.
