@@ -32,7 +32,10 @@ pub const fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
     let left = if shift > 0 { shift as u32 } else { 0 };
     let right = if shift > 0 { 0 } else { (-shift) as u32 };
     let shifted = acc.wrapping_shl(left);
-    rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
+    rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(shifted, multiplier),
+        right,
+    )
 }
 
 #[cfg(test)]
@@ -52,7 +55,10 @@ mod tests {
 
     #[test]
     fn extreme_inputs_saturate() {
-        assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+            i32::MAX
+        );
         assert_eq!(rounding_divide_by_pot(-1, 1), -1);
         assert_eq!(rounding_divide_by_pot(1, 1), 1);
     }

@@ -14,7 +14,10 @@ pub fn shared_data(folder: &str) -> Option<PathBuf> {
     } else {
         #[allow(clippy::print_stderr)]
         {
-            eprintln!("SKIPPED: {} is absent; this test needs the shared PhysioNet data", path.display());
+            eprintln!(
+                "SKIPPED: {} is absent; this test needs the shared PhysioNet data",
+                path.display()
+            );
         }
         None
     }

@@ -1,17 +1,75 @@
 //! The `ecgnas` command line: arguments, output and exit codes. The only module that prints.
+//!
+//! Exit codes: 0 success; 1 the command ran and a check failed; 2 bad input or an error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod data;
+pub mod json;
+
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
-/// ecgnas: design ECG classifiers for wearable microcontrollers.
+/// Design ECG classifiers for wearable microcontrollers.
+///
+/// Exit codes: 0 success; 1 the command ran and a check failed; 2 bad input or an error.
 #[derive(Debug, Parser)]
-#[command(name = "ecgnas", version)]
-pub struct Cli {}
+#[command(name = "ecgnas", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read ECG data: records, tasks, label counts.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+}
+
+/// The outcome of a command that ran to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything held.
+    Success,
+    /// The command ran, and a check it makes failed.
+    CheckFailed,
+}
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(command) => data::run(command),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Err(error) => {
+            report_error(&error);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints an error and its chain of causes to stderr.
+fn report_error(error: &anyhow::Error) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {error}");
+    for cause in error.chain().skip(1) {
+        let _ = writeln!(stderr, "  caused by: {cause}");
+    }
+}
+
+/// Writes to stdout; a closed pipe (`ecgnas ... | head`) is not an error.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

@@ -25,7 +25,9 @@ pub enum DataError {
         message: String,
     },
     /// The header names a signal format this reader does not decode.
-    #[error("{path}: signal format {format} is not supported (supported: 212, 16, 61, 80, 160, 24, 32)")]
+    #[error(
+        "{path}: signal format {format} is not supported (supported: 212, 16, 61, 80, 160, 24, 32)"
+    )]
     UnsupportedFormat {
         /// The header file.
         path: PathBuf,

@@ -154,7 +154,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Annotation>, ParseError> {
     let mut keep = keep.into_iter();
     out.retain(|a| {
         let is_annotation = keep.next().unwrap_or(true);
-        let is_definition = a.sample == 0 && a.code == AnnotationCode::NOTE && a.aux.starts_with("##");
+        let is_definition =
+            a.sample == 0 && a.code == AnnotationCode::NOTE && a.aux.starts_with("##");
         is_annotation && !is_definition
     });
     Ok(out)
@@ -169,12 +170,13 @@ pub fn encode(annotations: &[Annotation]) -> Vec<u8> {
     let (mut time, mut chan, mut num) = (0i64, 0u8, 0i8);
     for a in annotations {
         let mut delta = a.sample - time;
-        if !(0..=1023).contains(&delta) {
-            let interval = delta as i32 as u32;
+        while !(0..=1023).contains(&delta) {
+            let step = delta.clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+            let interval = step as i32 as u32;
             push(&mut out, SKIP, 0);
             out.extend(((interval >> 16) as u16).to_le_bytes());
             out.extend((interval as u16).to_le_bytes());
-            delta = 0;
+            delta -= step;
         }
         push(&mut out, u16::from(a.code.0), delta as u16);
         time = a.sample;
@@ -251,9 +253,19 @@ mod tests {
         b.extend([0, 0]);
         let a = parse(&b).unwrap();
         assert_eq!(a.len(), 3);
-        assert_eq!((a[0].sample, a[0].subtype, a[0].chan, a[0].num), (18, 2, 1, 3));
-        assert_eq!((a[1].sample, a[1].aux.as_str(), a[1].aux_had_nul), (23, "(N", true));
-        assert_eq!((a[1].chan, a[1].num, a[1].subtype), (1, 3, 0), "CHN and NUM carry over");
+        assert_eq!(
+            (a[0].sample, a[0].subtype, a[0].chan, a[0].num),
+            (18, 2, 1, 3)
+        );
+        assert_eq!(
+            (a[1].sample, a[1].aux.as_str(), a[1].aux_had_nul),
+            (23, "(N", true)
+        );
+        assert_eq!(
+            (a[1].chan, a[1].num, a[1].subtype),
+            (1, 3, 0),
+            "CHN and NUM carry over"
+        );
         assert_eq!((a[2].sample, a[2].code.symbol()), (100030, "V".to_string()));
     }
 
@@ -265,9 +277,9 @@ mod tests {
         b.extend(b"ab");
         assert!(parse(&b).unwrap_err().message.contains("AUX"));
         assert!(parse(&[1]).unwrap_err().message.contains("odd byte count"));
-        let skip = ((SKIP << 10) as u16).to_le_bytes();
+        let skip = (SKIP << 10).to_le_bytes();
         assert!(parse(&skip).unwrap_err().message.contains("SKIP"));
-        let sub_first = ((SUB << 10) as u16).to_le_bytes();
+        let sub_first = (SUB << 10).to_le_bytes();
         assert!(parse(&sub_first).is_err());
     }
 

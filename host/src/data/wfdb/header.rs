@@ -178,9 +178,11 @@ fn parse_record_line(line_no: usize, line: &str) -> Result<(Header, usize), Pars
     let n_signals_field = fields
         .get(1)
         .ok_or_else(|| err("the record line has no signal count".to_string()))?;
-    let n_signals: usize = n_signals_field
-        .parse()
-        .map_err(|_| err(format!("bad signal count {n_signals_field:?} in record line")))?;
+    let n_signals: usize = n_signals_field.parse().map_err(|_| {
+        err(format!(
+            "bad signal count {n_signals_field:?} in record line"
+        ))
+    })?;
     if n_signals > 4096 {
         return Err(err(format!(
             "implausible signal count {n_signals} in record line"
@@ -194,8 +196,11 @@ fn parse_record_line(line_no: usize, line: &str) -> Result<(Header, usize), Pars
             Some((a, b)) => (a, Some(b)),
             None => (*fs_field, None),
         };
-        fs = parse_positive_f64(fs_text)
-            .ok_or_else(|| err(format!("bad sampling frequency {fs_field:?} in record line")))?;
+        fs = parse_positive_f64(fs_text).ok_or_else(|| {
+            err(format!(
+                "bad sampling frequency {fs_field:?} in record line"
+            ))
+        })?;
         if let Some(counter) = counter {
             let (cf, bc) = split_parenthesised(counter)
                 .ok_or_else(|| err(format!("bad counter frequency {counter:?}")))?;
@@ -240,8 +245,8 @@ fn parse_signal_line(line_no: usize, line: &str) -> Result<SignalSpec, ParseErro
     let format_field = fields
         .get(1)
         .ok_or_else(|| err(format!("signal line for {file_name} has no format field")))?;
-    let (format_code, samples_per_frame, skew, byte_offset) =
-        parse_format_field(format_field).ok_or_else(|| {
+    let (format_code, samples_per_frame, skew, byte_offset) = parse_format_field(format_field)
+        .ok_or_else(|| {
             err(format!(
                 "bad format field {format_field:?} (expected format[xspf][:skew][+offset])"
             ))
@@ -372,7 +377,10 @@ mod tests {
         assert_eq!(h.n_samples, Some(650000));
         assert_eq!(h.signals.len(), 2);
         let s = &h.signals[0];
-        assert_eq!((s.format_code, s.gain, s.baseline, s.adc_zero), (212, 200.0, 1024, 1024));
+        assert_eq!(
+            (s.format_code, s.gain, s.baseline, s.adc_zero),
+            (212, 200.0, 1024, 1024)
+        );
         assert_eq!(s.units, "mV");
         assert_eq!(s.checksum, Some(-22131));
         assert_eq!(h.signals[1].description, "V5");
@@ -403,7 +411,10 @@ mod tests {
 
     #[test]
     fn format_field_with_frames_skew_and_offset() {
-        assert_eq!(parse_format_field("212x4:3+512"), Some((212, 4, Some(3), Some(512))));
+        assert_eq!(
+            parse_format_field("212x4:3+512"),
+            Some((212, 4, Some(3), Some(512)))
+        );
         assert_eq!(parse_format_field("16"), Some((16, 1, None, None)));
         assert_eq!(parse_format_field("16x0"), None);
         assert_eq!(parse_format_field("abc"), None);

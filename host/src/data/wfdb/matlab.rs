@@ -30,7 +30,12 @@ pub fn parse_header(bytes: &[u8]) -> Result<MatHeader, String> {
         bytes
             .get(i * 4..i * 4 + 4)
             .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .ok_or_else(|| format!("file of {} bytes is too short for a MATLAB v4 header", bytes.len()))
+            .ok_or_else(|| {
+                format!(
+                    "file of {} bytes is too short for a MATLAB v4 header",
+                    bytes.len()
+                )
+            })
     };
     let type_code = field(0)?;
     if !(0..=4999).contains(&type_code) {
@@ -122,19 +127,26 @@ mod tests {
     #[test]
     fn challenge_container_agrees_with_its_header() {
         let mat = parse_header(&mat_bytes(30, 12, 5000)).unwrap();
-        assert_eq!((mat.precision, mat.rows, mat.cols, mat.data_offset), (3, 12, 5000, 24));
+        assert_eq!(
+            (mat.precision, mat.rows, mat.cols, mat.data_offset),
+            (3, 12, 5000, 24)
+        );
         check_against_header(&mat, SignalFormat::F16, 12, 24, Some(5000)).unwrap();
     }
 
     #[test]
     fn disagreements_are_reported() {
         let mat = parse_header(&mat_bytes(30, 12, 5000)).unwrap();
-        assert!(check_against_header(&mat, SignalFormat::F16, 1, 24, Some(5000))
-            .unwrap_err()
-            .contains("rows"));
-        assert!(check_against_header(&mat, SignalFormat::F16, 12, 24, Some(4000))
-            .unwrap_err()
-            .contains("columns"));
+        assert!(
+            check_against_header(&mat, SignalFormat::F16, 1, 24, Some(5000))
+                .unwrap_err()
+                .contains("rows")
+        );
+        assert!(
+            check_against_header(&mat, SignalFormat::F16, 12, 24, Some(4000))
+                .unwrap_err()
+                .contains("columns")
+        );
         assert!(check_against_header(&mat, SignalFormat::F212, 12, 24, Some(5000)).is_err());
         assert!(parse_header(&mat_bytes(0, 12, 5000)).is_ok());
         assert!(parse_header(&[1, 2, 3]).unwrap_err().contains("too short"));

@@ -60,7 +60,10 @@ impl WfdbRecord {
                     header_path,
                     format!(
                         "signals {} and {} share the file {} but have formats {} and {}",
-                        group[0], other, first.file_name, first.format_code,
+                        group[0],
+                        other,
+                        first.file_name,
+                        first.format_code,
                         header.signals[other].format_code
                     ),
                 ));
@@ -92,19 +95,23 @@ impl WfdbRecord {
         self.header.signals.get(signal).and_then(|s| s.format())
     }
 
-    /// Physical values of one signal, `(digital - baseline) / gain`; NaN for invalid samples.
-    pub fn physical(&self, signal: usize) -> Vec<f32> {
+    /// The physical value of a digital sample of one signal, `(digital - baseline) / gain` in
+    /// f64 as PhysioNet's readers compute it; `None` for the invalid-sample code.
+    pub fn physical_value(&self, signal: usize, digital: i32) -> Option<f64> {
         let spec = &self.header.signals[signal];
-        let invalid = self.format(signal).map(|f| f.invalid_code());
-        let (baseline, gain) = (spec.baseline as f64, spec.gain);
+        if self.format(signal).map(|f| f.invalid_code()) == Some(digital) {
+            return None;
+        }
+        Some((f64::from(digital) - spec.baseline as f64) / spec.gain)
+    }
+
+    /// Physical values of one signal as f32; NaN for invalid samples.
+    pub fn physical(&self, signal: usize) -> Vec<f32> {
         self.samples[signal]
             .iter()
             .map(|&d| {
-                if Some(d) == invalid {
-                    f32::NAN
-                } else {
-                    ((f64::from(d) - baseline) / gain) as f32
-                }
+                self.physical_value(signal, d)
+                    .map_or(f32::NAN, |v| v as f32)
             })
             .collect()
     }
@@ -137,10 +144,10 @@ impl WfdbRecord {
     /// Path of an annotation file of this record (`atr`, `qrs`...), whether or not it exists.
     pub fn annotation_path(&self, extension: &str) -> PathBuf {
         let folder = self.header_path.parent().unwrap_or(Path::new("."));
-        let stem = self
-            .header_path
-            .file_stem()
-            .map_or_else(|| self.header.record_name.clone(), |s| s.to_string_lossy().into_owned());
+        let stem = self.header_path.file_stem().map_or_else(
+            || self.header.record_name.clone(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         folder.join(format!("{stem}.{extension}"))
     }
 }
@@ -174,16 +181,20 @@ fn decode_group(
     let values_per_frame: usize = spf.iter().sum();
     let file_len = bytes.len() as u64;
 
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("mat")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mat"))
+    {
         let mat = matlab::parse_header(bytes).map_err(|message| DataError::Matlab {
             path: path.to_path_buf(),
             message,
         })?;
-        matlab::check_against_header(&mat, format, group.len(), offset, header.n_samples)
-            .map_err(|message| DataError::Matlab {
+        matlab::check_against_header(&mat, format, group.len(), offset, header.n_samples).map_err(
+            |message| DataError::Matlab {
                 path: path.to_path_buf(),
                 message,
-            })?;
+            },
+        )?;
     }
 
     let available = file_len.saturating_sub(offset);
@@ -198,9 +209,23 @@ fn decode_group(
             (expected, file_len, n_frames, group.len(), format.code());
         let path = path.to_path_buf();
         if truncated {
-            DataError::TruncatedSignal { path, expected, got, n_samples, n_signals, format }
+            DataError::TruncatedSignal {
+                path,
+                expected,
+                got,
+                n_samples,
+                n_signals,
+                format,
+            }
         } else {
-            DataError::SizeMismatch { path, expected, got, n_samples, n_signals, format }
+            DataError::SizeMismatch {
+                path,
+                expected,
+                got,
+                n_samples,
+                n_signals,
+                format,
+            }
         }
     };
     if file_len < expected {
@@ -213,25 +238,52 @@ fn decode_group(
         return Err(size_error(false));
     }
 
-    let mut flat = Vec::new();
-    signal::decode(format, &bytes[offset as usize..], n_values as usize, &mut flat);
-    let mut per_signal: Vec<Vec<i32>> = spf.iter().map(|k| Vec::with_capacity(k * n_frames as usize)).collect();
-    if spf.iter().all(|&k| k == 1) {
-        for frame in flat.chunks_exact(values_per_frame) {
-            for (out, &v) in per_signal.iter_mut().zip(frame) {
-                out.push(v);
-            }
-        }
-    } else {
-        for frame in flat.chunks_exact(values_per_frame) {
-            let mut at = 0;
-            for (out, &k) in per_signal.iter_mut().zip(&spf) {
-                out.extend_from_slice(&frame[at..at + k]);
-                at += k;
-            }
-        }
+    let mut per_signal: Vec<Vec<i32>> = spf
+        .iter()
+        .map(|k| vec![0; k * n_frames as usize])
+        .collect();
+    let data = &bytes[offset as usize..];
+    if decode_two_signal_212(format, &spf, data, &mut per_signal) {
+        apply_skew(header, group, format, &mut per_signal);
+        return Ok(per_signal);
     }
-    // A skewed signal's sample i is stored in frame i + skew; the tail it lacks is invalid.
+    // Decode a block of frames at a time into a small buffer and scatter it to the signals:
+    // no whole-file intermediate copy. An even frame count per block keeps format 212's
+    // sample pairs from straddling two blocks.
+    const FRAMES_PER_BLOCK: usize = 4096;
+    let mut block = Vec::with_capacity(FRAMES_PER_BLOCK * values_per_frame);
+    let mut frame = 0usize;
+    while frame < n_frames as usize {
+        let frames = FRAMES_PER_BLOCK.min(n_frames as usize - frame);
+        let first_value = (frame * values_per_frame) as u64;
+        let from = format.bytes_for(first_value) as usize;
+        block.clear();
+        signal::decode(format, &data[from..], frames * values_per_frame, &mut block);
+        if values_per_frame == group.len() {
+            for (out, signal) in per_signal.iter_mut().zip(0..) {
+                let dest = &mut out[frame..frame + frames];
+                for (d, v) in dest.iter_mut().zip(block.iter().skip(signal).step_by(values_per_frame)) {
+                    *d = *v;
+                }
+            }
+        } else {
+            for (f, values) in block.chunks_exact(values_per_frame).enumerate() {
+                let mut at = 0;
+                for (out, &k) in per_signal.iter_mut().zip(&spf) {
+                    let dest = (frame + f) * k;
+                    out[dest..dest + k].copy_from_slice(&values[at..at + k]);
+                    at += k;
+                }
+            }
+        }
+        frame += frames;
+    }
+    apply_skew(header, group, format, &mut per_signal);
+    Ok(per_signal)
+}
+
+/// A skewed signal's sample i is stored in frame i + skew; the tail it lacks is invalid.
+fn apply_skew(header: &Header, group: &[usize], format: SignalFormat, per_signal: &mut [Vec<i32>]) {
     for (out, &i) in per_signal.iter_mut().zip(group) {
         let spec = &header.signals[i];
         if let Some(skew) = spec.skew.filter(|&s| s > 0) {
@@ -240,5 +292,27 @@ fn decode_group(
             out.extend(std::iter::repeat_n(format.invalid_code(), shift));
         }
     }
-    Ok(per_signal)
+}
+
+/// The MIT-BIH layout (two signals in format 212, one sample each per frame), where each
+/// three bytes are exactly one frame: decoded straight into the two signals. Returns `false`
+/// for any other layout.
+fn decode_two_signal_212(
+    format: SignalFormat,
+    spf: &[usize],
+    data: &[u8],
+    per_signal: &mut [Vec<i32>],
+) -> bool {
+    let [first, second] = per_signal else {
+        return false;
+    };
+    if format != SignalFormat::F212 || spf != [1, 1] {
+        return false;
+    }
+    let sign_extend_12 = |v: u16| i32::from(((v << 4) as i16) >> 4);
+    for ((b, x), y) in data.chunks_exact(3).zip(first.iter_mut()).zip(second.iter_mut()) {
+        *x = sign_extend_12(u16::from(b[0]) | (u16::from(b[1] & 0x0f) << 8));
+        *y = sign_extend_12(u16::from(b[2]) | (u16::from(b[1] & 0xf0) << 4));
+    }
+    true
 }

@@ -60,7 +60,9 @@ fn decode_212(bytes: &[u8], n_values: usize, out: &mut Vec<i32>) {
     }
     if n_values % 2 == 1 {
         let b = &bytes[n_pairs * 3..];
-        out.push(sign_extend_12(u16::from(b[0]) | (u16::from(b[1] & 0x0f) << 8)));
+        out.push(sign_extend_12(
+            u16::from(b[0]) | (u16::from(b[1] & 0x0f) << 8),
+        ));
     }
 }
 
