@@ -4,8 +4,18 @@
 //!
 //! - [`data`]: records on disk (WFDB, MATLAB v4, CSV) and the built-in synthetic ECG, turned by a
 //!   task into labelled examples split by record;
+//! - [`space`]: what a candidate pipeline (preprocessing and architecture) is;
+//! - [`train`]: a candidate as a candle network, trained and evaluated;
+//! - [`metrics`]: the benchmark metrics (Se, +P, F1, AUROC, Challenge scores);
+//! - [`cost`]: hardware profiles and what a candidate costs on a chip;
+//! - [`store`]: the trial store of a search;
 //! - [`cli`]: the `ecgnas` command line, the only module that prints.
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cost;
 pub mod data;
+pub mod metrics;
+pub mod space;
+pub mod store;
+pub mod train;

@@ -7,14 +7,13 @@
 //! ż = −Σ_i a_i Δθ_i exp(−Δθ_i² / (2 b_i²)) − (z − z0),   Δθ_i = ω_i (t − c_i)
 //! ```
 //!
-//! We take z0 = 0: ECGSYN's z0 is a 0.15 mV respiratory baseline, and baseline wander is added
-//! with the noise instead (section 1.1), where its frequency and amplitude are drawn.
+//! We take z0 = 0: ECGSYN's z0 is a small respiratory sinusoid; here baseline wander is added
+//! with the noise instead (section 1.1), with its frequency, phase and amplitude drawn per window.
 //!
 //! The forcing F(t) does not depend on z, so RK4 needs it at t, t + h/2 (stages 2 and 3) and
 //! t + h (stage 4, which is the next step's stage 1): two evaluations a step, tabulated once on
-//! the half-step grid.
-//! Each Gaussian is added only within ±5 b_i of its centre, and by a recurrence (two
-//! multiplications a point) instead of an `exp` a point.
+//! the half-step grid. Each Gaussian is added only within ±5 b_i of its centre, and by a
+//! recurrence (two multiplications a point) instead of an `exp` a point.
 
 use super::{FS_HZ, WINDOW_SAMPLES};
 
@@ -85,7 +84,7 @@ pub(super) fn add_forcing(waves: &[Wave], dt: f64, f: &mut [f64]) {
 /// No `exp` a point: with D = 4·dt, g(u + D) = g(u)·R(u) and R(u + D) = R(u)·Q, where
 /// R(u) = exp(−(2uD + D²)/(2σ²)) and Q = exp(−D²/σ²). Four interleaved lanes (j mod 4) each carry
 /// their own g and R, so the loop has no long dependency chain and vectorises. In f64 the
-/// rounding of the recurrence stays below 1e-12 relative over the support.
+/// recurrence's rounding stays below 1e-11 of the peak over the support (tested).
 fn add_gaussian_derivative(f: &mut [f64], u0: f64, dt: f64, sigma: f64, scale: f64) {
     const LANES: usize = 4;
     let inv2s2 = 0.5 / (sigma * sigma);

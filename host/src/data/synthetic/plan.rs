@@ -141,7 +141,8 @@ pub(super) fn draw(rng: &mut ChaCha8Rng) -> Plan {
         (sinus_beats(rng, &rr), Some(pr), p_gain, None)
     };
     if has_pvc {
-        let n = rng.random_range(1..=3);
+        // u32 draws: the same on every platform (a usize range may not be).
+        let n = rng.random_range(1..=3u32);
         insert_pvcs(rng, &mut beats, n, af_rr_mean);
     }
     let waves = waves(&beats, hr_mean, pr_s, p_gain);
@@ -158,7 +159,7 @@ pub(super) fn draw(rng: &mut ChaCha8Rng) -> Plan {
 /// Sinus beats: `t_{n+1} = t_n + RR(t_n)`, from a random phase. Each beat's P wave sits in the
 /// cycle that ends at it and its T wave in the cycle that starts at it, as the phase of ECGSYN.
 fn sinus_beats(rng: &mut ChaCha8Rng, rr: &SinusRr) -> Vec<Beat> {
-    // The clamp never binds for the rates drawn (RR std < 0.12 s); it keeps the loop finite.
+    // The clamp practically never binds (RR std ≤ 0.11 s); it bounds the loop whatever happens.
     let next = |t: f64| rr.at(t).clamp(0.25, 2.5);
     let mut t = FIRST_BEAT_S + rng.random::<f64>() * rr.rr_mean;
     let mut prev = rr.rr_mean;
@@ -206,7 +207,7 @@ fn af_beats(rng: &mut ChaCha8Rng, af: &AfRr) -> Vec<Beat> {
 /// PVCs never follow each other (no couplets; bigeminy can occur). The first PVC always finds a
 /// place (the span is longer than any RR); a later one that finds none (every slot taken) is left
 /// out, so a window has 1-3 PVCs.
-fn insert_pvcs(rng: &mut ChaCha8Rng, beats: &mut [Beat], n: usize, af_rr_mean: Option<f64>) {
+fn insert_pvcs(rng: &mut ChaCha8Rng, beats: &mut [Beat], n: u32, af_rr_mean: Option<f64>) {
     for _ in 0..n {
         let coupling = uniform(rng, 0.55, 0.75);
         let slots: Vec<(usize, f64, f64)> = (0..beats.len() - 1)
@@ -225,7 +226,8 @@ fn insert_pvcs(rng: &mut ChaCha8Rng, beats: &mut [Beat], n: usize, af_rr_mean: O
         if slots.is_empty() {
             break;
         }
-        let (m, t, rr) = slots[rng.random_range(0..slots.len())];
+        // At most a few dozen slots: the index fits a u32 draw.
+        let (m, t, rr) = slots[rng.random_range(0..slots.len() as u32) as usize];
         let widen = uniform(rng, 2.5, 3.5);
         let sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
         let r_gain = sign * uniform(rng, 1.0, 1.6);

@@ -1,0 +1,1 @@
+//! Hardware profiles and the cost model: what a candidate costs on a chip.

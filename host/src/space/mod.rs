@@ -1,0 +1,1 @@
+//! The search space: what a candidate pipeline is, and which candidates are valid.
