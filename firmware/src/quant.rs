@@ -3,10 +3,12 @@
 //! An int32 accumulator is scaled by a real multiplier `M = m * 2^shift` where `m` is a Q31
 //! value in [0.5, 1): `out = round(acc * m * 2^shift)`, computed as CMSIS-NN's
 //! `arm_nn_requantize` (default double rounding, `CMSIS_NN_USE_SINGLE_ROUNDING` off): a left
-//! shift, the saturating rounding doubling high multiply, then a rounding right shift.
+//! shift, the saturating rounding doubling high multiply (rounds half toward +inf), then a
+//! rounding right shift (rounds half away from zero). Bit-exact with TFLM's
+//! `MultiplyByQuantizedMultiplier`; not with a single `round()`, which differs on ties.
 //!
 //! This is the only requantisation in ecgnas: every kernel, and the host through this crate,
-//! calls [`requantize`]. [`quantize_multiplier`], which turns a real scale into
+//! calls [`requantize`]. `quantize_multiplier`, which turns a real scale into
 //! `(multiplier, shift)`, uses floating point and is therefore compiled only for tests and
 //! under the `host` cargo feature, never into the device's int8 path.
 
@@ -121,14 +123,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn half_scale_rounds_half_away_from_zero() {
-        // multiplier 2^30 (0.5 in Q31), shift 0: acc / 2 rounded.
+    fn rounding_of_each_stage() {
+        // Multiplier 2^30 (0.5 in Q31), shift 0: only the doubling high multiply rounds, and it
+        // rounds half toward +inf (gemmlowp / CMSIS-NN, ../shared/EMBEDDED.md section 4).
         let half = 1 << 30;
         assert_eq!(requantize(10, half, 0), 5);
+        // 5.5 -> 6 and -5.5 -> -5 (not -6).
         assert_eq!(requantize(11, half, 0), 6);
-        assert_eq!(requantize(-11, half, 0), -6);
-        // shift -2 divides by a further 4.
-        assert_eq!(requantize(100, half, -2), 13); // 100 / 8 = 12.5 -> 13
+        assert_eq!(requantize(-11, half, 0), -5);
+        // Shift -2 divides by a further 4 in the rounding shift, which rounds half away from
+        // zero: 100 / 8 = 12.5 -> 13 and -100 / 8 = -12.5 -> -13.
+        assert_eq!(requantize(100, half, -2), 13);
+        assert_eq!(requantize(-100, half, -2), -13);
     }
 
     #[test]
@@ -166,7 +172,10 @@ mod tests {
         assert_eq!(requantize_to_i8(-500, one.0, one.1, 0, -128, 127), -128);
         // ReLU with output zero point -10 clamps at -10.
         assert_eq!(requantize_to_i8(-50, one.0, one.1, -10, -10, 127), -10);
-        assert_eq!(requantize_to_i8(i32::MAX, one.0, one.1, i32::MAX, -128, 127), 127);
+        assert_eq!(
+            requantize_to_i8(i32::MAX, one.0, one.1, i32::MAX, -128, 127),
+            127
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`data`]: records on disk (WFDB, MATLAB v4, CSV) and the built-in synthetic ECG, turned by a
 //!   task into labelled examples split by record;
 //! - [`space`]: what a candidate pipeline (preprocessing and architecture) is;
+//! - [`pipeline`]: a task's examples at the device's rate, preprocessed for a candidate;
 //! - [`train`]: a candidate as a candle network, trained and evaluated;
 //! - [`metrics`]: the benchmark metrics (Se, +P, F1, AUROC, Challenge scores);
 //! - [`cost`]: hardware profiles and what a candidate costs on a chip;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod cost;
 pub mod data;
 pub mod metrics;
+pub mod pipeline;
 pub mod space;
 pub mod store;
 pub mod train;

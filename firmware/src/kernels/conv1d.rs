@@ -12,12 +12,12 @@
 //! general loop and is the reference every special case and every future fast path (the
 //! Cortex-M4 `SMLAD` path of issue 6) is tested against, bit for bit.
 
+use super::error::Buffer;
 use super::error::{KernelError, Param};
 use super::params::{
-    check_channel_params, check_input_offset, check_len, check_output_offset, checked_product,
-    dot, input_row, nonzero, window_output_len, Clamp, Padding, PerChannelQuant,
+    check_channel_params, check_input_offset, check_len, check_output_offset, checked_product, dot,
+    input_row, nonzero, window_output_len, Clamp, Padding, PerChannelQuant,
 };
-use super::error::Buffer;
 use crate::quant::requantize_to_i8;
 
 /// Shape and quantisation of a standard 1-D convolution.
@@ -64,7 +64,10 @@ impl Conv1dParams {
 
     /// Elements of the weight tensor, `out_channels * kernel * in_channels`.
     pub fn weights_len(&self) -> Result<usize, KernelError> {
-        checked_product(self.out_channels, checked_product(self.kernel, self.in_channels)?)
+        checked_product(
+            self.out_channels,
+            checked_product(self.kernel, self.in_channels)?,
+        )
     }
 
     /// Elements of the output tensor, `output_length * out_channels`.
@@ -75,7 +78,10 @@ impl Conv1dParams {
     /// Multiply-accumulates per inference, `output_length * out_channels * kernel * in_channels`
     /// (padded taps included, as cost models count them).
     pub fn macs(&self) -> Result<usize, KernelError> {
-        checked_product(self.output_len()?, checked_product(self.kernel, self.in_channels)?)
+        checked_product(
+            self.output_len()?,
+            checked_product(self.kernel, self.in_channels)?,
+        )
     }
 }
 
@@ -222,7 +228,9 @@ fn pointwise_rows(
     bias: &[i32],
     output: &mut [i8],
 ) {
-    let rows = input.chunks_exact(params.in_channels).step_by(params.stride);
+    let rows = input
+        .chunks_exact(params.in_channels)
+        .step_by(params.stride);
     for (out_row, x) in output.chunks_exact_mut(params.out_channels).zip(rows) {
         let channels = out_row
             .iter_mut()
@@ -333,14 +341,16 @@ mod tests {
                     per_channel(cout),
                 )
             })
-            .prop_map(|(params, input, weights, bias, (multipliers, shifts))| Case {
-                params,
-                input,
-                weights,
-                bias,
-                multipliers,
-                shifts,
-            })
+            .prop_map(
+                |(params, input, weights, bias, (multipliers, shifts))| Case {
+                    params,
+                    input,
+                    weights,
+                    bias,
+                    multipliers,
+                    shifts,
+                },
+            )
     }
 
     type ConvFn = fn(
@@ -354,7 +364,14 @@ mod tests {
 
     fn run(c: &Case, f: ConvFn) -> Result<Vec<i8>, KernelError> {
         let mut out = vec![0i8; c.params.output_len()?];
-        f(&c.params, &c.quant(), &c.input, &c.weights, &c.bias, &mut out)?;
+        f(
+            &c.params,
+            &c.quant(),
+            &c.input,
+            &c.weights,
+            &c.bias,
+            &mut out,
+        )?;
         Ok(out)
     }
 
@@ -437,14 +454,23 @@ mod tests {
     #[test]
     fn hand_computed_box_filter() {
         // Zero point 0: [0+1+2, 1+2+3, 2+3+4, 3+4+0].
-        assert_eq!(run_small(&small(3, 1, 1, 0), &[1, 1, 1], 0, ONE), [3, 6, 9, 7]);
+        assert_eq!(
+            run_small(&small(3, 1, 1, 0), &[1, 1, 1], 0, ONE),
+            [3, 6, 9, 7]
+        );
         // Zero point 1 (offset -1): the padding holds the zero point and adds nothing;
         // x - 1 = [0, 1, 2, 3] gives [0+0+1, 0+1+2, 1+2+3, 2+3+0].
-        assert_eq!(run_small(&small(3, 1, 1, -1), &[1, 1, 1], 0, ONE), [1, 3, 6, 5]);
+        assert_eq!(
+            run_small(&small(3, 1, 1, -1), &[1, 1, 1], 0, ONE),
+            [1, 3, 6, 5]
+        );
         // Stride 2: windows start at padded 0 and 2.
         assert_eq!(run_small(&small(3, 2, 1, -1), &[1, 1, 1], 0, ONE), [1, 6]);
         // Dilation 2: pad 2, taps t-2, t, t+2 -> [0+2, 1+3, 0+2, 1+3].
-        assert_eq!(run_small(&small(3, 1, 2, -1), &[1, 1, 1], 0, ONE), [2, 4, 2, 4]);
+        assert_eq!(
+            run_small(&small(3, 1, 2, -1), &[1, 1, 1], 0, ONE),
+            [2, 4, 2, 4]
+        );
         // Bias 10 and weights [1, -2, 3] on x - 1 = [0, 1, 2, 3]:
         // t0: 0*1... = -2*0 + 3*1 = 3; t1: 0 - 2 + 6 = 4; t2: 1 - 4 + 9 = 6; t3: 2 - 6 + 0 = -4.
         assert_eq!(
@@ -455,15 +481,22 @@ mod tests {
 
     #[test]
     fn hand_computed_requantisation_and_clamps() {
-        // Scale 0.5 (2^30, shift 0) rounds half away from zero: 3/2 -> 2, 9/2 -> 5, 7/2 -> 4.
+        // Scale 0.5 (2^30, shift 0): 3/2 -> 2, 9/2 -> 5, 7/2 -> 4.
         assert_eq!(
             run_small(&small(3, 1, 1, 0), &[1, 1, 1], 0, (1 << 30, 0)),
             [2, 3, 5, 4]
         );
-        // Negative: -3/2 -> -2, -7/2 -> -4.
+        // Negative: the halving happens in the doubling high multiply, which rounds half toward
+        // +inf: -3/2 -> -1, -9/2 -> -4, -7/2 -> -3.
         assert_eq!(
             run_small(&small(3, 1, 1, 0), &[-1, -1, -1], 0, (1 << 30, 0)),
-            [-2, -3, -5, -4]
+            [-1, -3, -4, -3]
+        );
+        // Scale 0.25 (2^30, shift -1): the last halving is the rounding shift, half away from
+        // zero: -3/4 -> -1, -6/4 = -1.5 -> -2, -9/4 -> -2, -7/4 -> -2.
+        assert_eq!(
+            run_small(&small(3, 1, 1, 0), &[-1, -1, -1], 0, (1 << 30, -1)),
+            [-1, -2, -2, -2]
         );
         // Output zero point 5 with ReLU (clamp at 5) and ReLU6 at quantised 6.0 = 11.
         let mut p = small(3, 1, 1, 0);
@@ -515,27 +548,45 @@ mod tests {
         };
         let mut p = small(3, 1, 1, 0);
         p.in_channels = 0;
-        assert_eq!(go(&p, &mut out), Err(KernelError::InvalidParam(Param::InChannels)));
+        assert_eq!(
+            go(&p, &mut out),
+            Err(KernelError::InvalidParam(Param::InChannels))
+        );
         let mut p = small(3, 1, 1, 0);
         p.stride = 0;
-        assert_eq!(go(&p, &mut out), Err(KernelError::InvalidParam(Param::Stride)));
+        assert_eq!(
+            go(&p, &mut out),
+            Err(KernelError::InvalidParam(Param::Stride))
+        );
         let mut p = small(3, 1, 1, 0);
         p.dilation = 0;
-        assert_eq!(go(&p, &mut out), Err(KernelError::InvalidParam(Param::Dilation)));
+        assert_eq!(
+            go(&p, &mut out),
+            Err(KernelError::InvalidParam(Param::Dilation))
+        );
         assert_eq!(
             go(&small(3, 1, 1, 129), &mut out),
             Err(KernelError::InvalidParam(Param::InputOffset))
         );
         let mut p = small(3, 1, 1, 0);
         p.output_offset = -129;
-        assert_eq!(go(&p, &mut out), Err(KernelError::InvalidParam(Param::OutputOffset)));
+        assert_eq!(
+            go(&p, &mut out),
+            Err(KernelError::InvalidParam(Param::OutputOffset))
+        );
         let mut p = small(3, 1, 1, 0);
         p.clamp = Clamp { min: 3, max: 2 };
-        assert_eq!(go(&p, &mut out), Err(KernelError::InvalidClamp { min: 3, max: 2 }));
+        assert_eq!(
+            go(&p, &mut out),
+            Err(KernelError::InvalidClamp { min: 3, max: 2 })
+        );
         let mut p = small(3, 1, 1, 0);
         p.padding = Padding::Valid;
         p.length = 2;
-        assert!(matches!(go(&p, &mut out), Err(KernelError::WindowTooLong { .. })));
+        assert!(matches!(
+            go(&p, &mut out),
+            Err(KernelError::WindowTooLong { .. })
+        ));
         let mut p = small(3, 1, 1, 0);
         p.out_channels = usize::MAX;
         assert_eq!(go(&p, &mut out), Err(KernelError::SizeOverflow));

@@ -3,13 +3,14 @@
 //!
 //! Layouts: input `[in_features]`, weights `[out_features][in_features]`, bias
 //! `[out_features]`, output `[out_features]`. Per output `o`:
-//! `y = clamp(requantize(bias[o] + sum_i w[o][i] * (x[i] + input_offset), m[o], s[o]) + output_offset)`.
+//! `acc = bias[o] + sum_i w[o][i] * (x[i] + input_offset)`, then
+//! `y = clamp(requantize(acc, m[o], s[o]) + output_offset)`.
 //! A per-tensor model passes the same multiplier and shift for every output.
 
 use super::error::{Buffer, KernelError, Param};
 use super::params::{
-    check_channel_params, check_input_offset, check_len, check_output_offset, checked_product,
-    dot, nonzero, Clamp, PerChannelQuant,
+    check_channel_params, check_input_offset, check_len, check_output_offset, checked_product, dot,
+    nonzero, Clamp, PerChannelQuant,
 };
 use crate::quant::requantize_to_i8;
 
@@ -129,7 +130,13 @@ mod tests {
 
     fn case() -> impl Strategy<Value = Case> {
         // In features up to 16 channels x 40 steps, as after a flatten.
-        (1usize..=640, 1usize..=16, input_offset(), output_offset(), clamp())
+        (
+            1usize..=640,
+            1usize..=16,
+            input_offset(),
+            output_offset(),
+            clamp(),
+        )
             .prop_flat_map(|(inf, outf, ioff, ooff, clamp)| {
                 let params = DenseParams {
                     in_features: inf,
@@ -146,14 +153,16 @@ mod tests {
                     per_channel(outf),
                 )
             })
-            .prop_map(|(params, input, weights, bias, (multipliers, shifts))| Case {
-                params,
-                input,
-                weights,
-                bias,
-                multipliers,
-                shifts,
-            })
+            .prop_map(
+                |(params, input, weights, bias, (multipliers, shifts))| Case {
+                    params,
+                    input,
+                    weights,
+                    bias,
+                    multipliers,
+                    shifts,
+                },
+            )
     }
 
     proptest! {
@@ -199,7 +208,15 @@ mod tests {
             shifts: &[1, -1], // 1.0 and 0.25
         };
         let mut out = [0i8; 2];
-        dense(&p, &quant, &[1, -2, 3], &[1, 2, 3, -1, 0, 1], &[4, -4], &mut out).unwrap();
+        dense(
+            &p,
+            &quant,
+            &[1, -2, 3],
+            &[1, 2, 3, -1, 0, 1],
+            &[4, -4],
+            &mut out,
+        )
+        .unwrap();
         // o0: 3 + 0 + 15 + 4 = 22 -> 22 - 1 = 21; o1: -3 + 5 - 4 = -2 -> -0.5 -> -1, -1 -> -2.
         assert_eq!(out, [21, -2]);
         // ReLU at the output zero point -1.
@@ -207,7 +224,15 @@ mod tests {
             clamp: Clamp::relu(-1),
             ..p
         };
-        dense(&p, &quant, &[1, -2, 3], &[1, 2, 3, -1, 0, 1], &[4, -4], &mut out).unwrap();
+        dense(
+            &p,
+            &quant,
+            &[1, -2, 3],
+            &[1, 2, 3, -1, 0, 1],
+            &[4, -4],
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out, [21, -1]);
         assert_eq!(p.macs(), Ok(6));
         assert_eq!(scratch_len(&p), 0);

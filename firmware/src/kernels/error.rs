@@ -43,7 +43,7 @@ pub enum Param {
     Stride,
     /// The dilation; must be at least 1.
     Dilation,
-    /// The pooling window; must be at least 1, and at most 2^24 taps may fall inside the input.
+    /// The pooling window; must be at least 1, and at most 2^23 taps may fall inside the input.
     Window,
     /// An input offset (`-input_zero_point`); must lie in `-127..=128`.
     InputOffset,

@@ -77,15 +77,19 @@ mod tests {
                 }
                 None => {
                     let mut out = vec![0i8; 1];
-                    let is_too_long =
-                        matches!(max_pool(&p, &x, &mut out), Err(KernelError::WindowTooLong { .. }));
+                    let result = max_pool(&p, &x, &mut out);
+                    let is_too_long = matches!(result, Err(KernelError::WindowTooLong { .. }));
                     prop_assert!(is_too_long);
                 }
             }
         }
 
         #[test]
-        fn wrong_lengths_are_errors((p, x) in pool_case(), longer in any::<bool>(), out_side in any::<bool>()) {
+        fn wrong_lengths_are_errors(
+            (p, x) in pool_case(),
+            longer in any::<bool>(),
+            out_side in any::<bool>(),
+        ) {
             prop_assume!(reference(&p, &x).is_some());
             let mut x = x;
             let mut out_len = p.output_len().unwrap();
@@ -154,12 +158,20 @@ mod tests {
             max_pool(&p, &[], &mut out),
             Err(KernelError::InvalidParam(Param::Channels))
         );
-        let p = Pool1dParams { channels: 1, window: 0, ..p };
+        let p = Pool1dParams {
+            channels: 1,
+            window: 0,
+            ..p
+        };
         assert_eq!(
             max_pool(&p, &[0; 4], &mut out),
             Err(KernelError::InvalidParam(Param::Window))
         );
-        let p = Pool1dParams { window: 2, stride: 0, ..p };
+        let p = Pool1dParams {
+            window: 2,
+            stride: 0,
+            ..p
+        };
         assert_eq!(
             max_pool(&p, &[0; 4], &mut out),
             Err(KernelError::InvalidParam(Param::Stride))

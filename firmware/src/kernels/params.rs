@@ -162,7 +162,7 @@ impl Pool1dParams {
         nonzero(self.window, Param::Window)?;
         self.clamp.check()?;
         let out_length = self.output_length()?;
-        // Sums of in-bounds taps stay exact in i32 (|sum| <= 128 * 2^24 = 2^31).
+        // Sums of in-bounds taps and their rounding stay in i32 (|sum| <= 128 * 2^23 = 2^30).
         if self.window.min(self.length) > MAX_POOL_TAPS {
             return Err(KernelError::InvalidParam(Param::Window));
         }
@@ -177,15 +177,17 @@ impl Pool1dParams {
 }
 
 /// The most in-bounds taps a pooling window may have (so an i32 sum of int8 values is exact).
-pub const MAX_POOL_TAPS: usize = 1 << 24;
+pub const MAX_POOL_TAPS: usize = 1 << 23;
 
 /// The in-bounds part `[lo, hi)` of the window that starts at padded position `start`.
-pub(crate) fn window_bounds(start: usize, window: usize, pad: usize, length: usize) -> (usize, usize) {
+pub(crate) fn window_bounds(
+    start: usize,
+    window: usize,
+    pad: usize,
+    length: usize,
+) -> (usize, usize) {
     let lo = start.saturating_sub(pad).min(length);
-    let hi = start
-        .saturating_add(window)
-        .saturating_sub(pad)
-        .min(length);
+    let hi = start.saturating_add(window).saturating_sub(pad).min(length);
     (lo, hi.max(lo))
 }
 

@@ -80,8 +80,15 @@ pub fn naive_geometry(
 
 /// A random pool: channels 1..=16, length 1..=40, window 1..=9, stride 1..=4, and its input.
 pub fn pool_case() -> impl Strategy<Value = (Pool1dParams, Vec<i8>)> {
-    (1usize..=16, 1usize..=40, 1usize..=9, 1usize..=4, padding(), clamp()).prop_flat_map(
-        |(ch, len, window, stride, padding, clamp)| {
+    (
+        1usize..=16,
+        1usize..=40,
+        1usize..=9,
+        1usize..=4,
+        padding(),
+        clamp(),
+    )
+        .prop_flat_map(|(ch, len, window, stride, padding, clamp)| {
             let params = Pool1dParams {
                 length: len,
                 channels: ch,
@@ -91,6 +98,5 @@ pub fn pool_case() -> impl Strategy<Value = (Pool1dParams, Vec<i8>)> {
                 clamp,
             };
             (Just(params), data(len * ch))
-        },
-    )
+        })
 }

@@ -5,6 +5,10 @@
 //!
 //! Used by training (validation quality, the search's reward) and by evaluation; no tensors.
 
+pub mod task;
+
+pub use task::{task_metrics, ClassMetrics, TaskMetrics, Truth};
+
 /// One-vs-rest counts of one class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BinaryCounts {
@@ -55,7 +59,11 @@ impl BinaryCounts {
 }
 
 /// Per-class counts of single-label predictions (argmax decisions).
-pub fn single_label_counts(truth: &[usize], predicted: &[usize], n_classes: usize) -> Vec<BinaryCounts> {
+pub fn single_label_counts(
+    truth: &[usize],
+    predicted: &[usize],
+    n_classes: usize,
+) -> Vec<BinaryCounts> {
     let mut counts = vec![BinaryCounts::default(); n_classes];
     for (&t, &p) in truth.iter().zip(predicted) {
         for (c, count) in counts.iter_mut().enumerate() {
@@ -155,7 +163,10 @@ pub fn macro_mean(values: &[Option<f64>]) -> Option<f64> {
 pub fn challenge_f1_2017(confusion: &[Vec<u64>]) -> Option<f64> {
     let f1 = |x: usize| -> Option<f64> {
         let row: u64 = confusion.get(x)?.iter().sum();
-        let col: u64 = confusion.iter().map(|r| r.get(x).copied().unwrap_or(0)).sum();
+        let col: u64 = confusion
+            .iter()
+            .map(|r| r.get(x).copied().unwrap_or(0))
+            .sum();
         ratio(2 * confusion[x][x], row + col)
     };
     Some((f1(0)? + f1(1)? + f1(2)?) / 3.0)
@@ -186,18 +197,36 @@ mod tests {
             for j in 0..scores.len() {
                 if pos[i] && !pos[j] {
                     pairs += 1.0;
-                    wins += if scores[i] > scores[j] { 1.0 } else if scores[i] == scores[j] { 0.5 } else { 0.0 };
+                    wins += if scores[i] > scores[j] {
+                        1.0
+                    } else if scores[i] == scores[j] {
+                        0.5
+                    } else {
+                        0.0
+                    };
                 }
             }
         }
         let got = auroc(&scores, &pos).unwrap();
-        assert!((got - wins / pairs).abs() < 1e-12, "{got} vs {}", wins / pairs);
+        assert!(
+            (got - wins / pairs).abs() < 1e-12,
+            "{got} vs {}",
+            wins / pairs
+        );
     }
 
     #[test]
     fn counts_and_rates() {
         let c = single_label_counts(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], 3);
-        assert_eq!(c[1], BinaryCounts { tp: 2, fp: 1, fn_: 0, tn: 2 });
+        assert_eq!(
+            c[1],
+            BinaryCounts {
+                tp: 2,
+                fp: 1,
+                fn_: 0,
+                tn: 2
+            }
+        );
         assert_eq!(c[1].se(), Some(1.0));
         assert!((c[1].ppv().unwrap() - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(c[2].f1(), Some(0.0));
@@ -217,7 +246,12 @@ mod tests {
     #[test]
     fn challenge_2017_f1_leaves_out_noise() {
         // Rows = reference N, A, O, ~; columns = answers.
-        let m = vec![vec![10, 0, 0, 5], vec![0, 5, 0, 0], vec![0, 0, 4, 0], vec![1, 1, 1, 1]];
+        let m = vec![
+            vec![10, 0, 0, 5],
+            vec![0, 5, 0, 0],
+            vec![0, 0, 4, 0],
+            vec![1, 1, 1, 1],
+        ];
         let f1n = 20.0 / (15.0 + 11.0);
         let f1a = 10.0 / (5.0 + 6.0);
         let f1o = 8.0 / (4.0 + 5.0);

@@ -34,7 +34,9 @@ pub enum SpaceError {
         source: serde_json::Error,
     },
     /// The space's `version` is not one this build reads.
-    #[error("search space version {found} is not supported (this build reads version {supported})")]
+    #[error(
+        "search space version {found} is not supported (this build reads version {supported})"
+    )]
     UnsupportedVersion {
         /// The version in the file.
         found: u32,
@@ -56,7 +58,9 @@ pub enum SpaceError {
         value: String,
     },
     /// A kernel size is even: "same" padding needs an odd kernel.
-    #[error("architecture.block.kernel: kernel {kernel} is even; kernels must be odd (3, 5, ..., 15)")]
+    #[error(
+        "architecture.block.kernel: kernel {kernel} is even; kernels must be odd (3, 5, ..., 15)"
+    )]
     EvenKernel {
         /// The kernel size.
         kernel: usize,
@@ -132,6 +136,12 @@ pub enum SpaceError {
         cutoff_hz: f64,
         /// Half the input sampling rate.
         nyquist_hz: f64,
+    },
+    /// The example window holds no sample at this rate.
+    #[error("the example window holds no sample at {fs_hz} Hz")]
+    EmptyWindow {
+        /// The ADC rate.
+        fs_hz: f64,
     },
     /// The sampling rate given to the preprocessing is not a positive number.
     #[error("sampling rate {fs_hz} Hz is not a positive number")]

@@ -2,4 +2,9 @@
 //!
 //! This module owns candle. It never sees a search strategy or a hardware profile.
 
+pub mod fit;
+pub mod network;
 pub mod ops;
+
+pub use fit::{fit, predict, EpochLog, ExampleSet, Fitted, Targets, TrainConfig};
+pub use network::Network;

@@ -41,12 +41,22 @@ fn unfold(x: &Tensor, kernel: usize, stride: usize, dilation: usize) -> Result<T
         candle_core::bail!("convolution input of length {l} is shorter than the kernel span {span}")
     }
     let xp = x.pad_with_zeros(D::Minus1, pad, pad)?;
-    let idx = Tensor::from_vec(tap_positions(l_out, kernel, stride, dilation), kernel * l_out, x.device())?;
+    let idx = Tensor::from_vec(
+        tap_positions(l_out, kernel, stride, dilation),
+        kernel * l_out,
+        x.device(),
+    )?;
     xp.index_select(&idx, 2)?.reshape((b, c, kernel, l_out))
 }
 
 /// Standard 1-D convolution. `x`: (B, C_in, L); `w`: (C_out, C_in, K); `bias`: (C_out).
-pub fn conv1d(x: &Tensor, w: &Tensor, bias: &Tensor, stride: usize, dilation: usize) -> Result<Tensor> {
+pub fn conv1d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    dilation: usize,
+) -> Result<Tensor> {
     let (b, c_in, _) = x.dims3()?;
     let (c_out, w_in, k) = w.dims3()?;
     if w_in != c_in {
@@ -55,16 +65,28 @@ pub fn conv1d(x: &Tensor, w: &Tensor, bias: &Tensor, stride: usize, dilation: us
     let cols = unfold(x, k, stride, dilation)?;
     let l_out = cols.dim(3)?;
     let cols = cols.reshape((b, c_in * k, l_out))?;
-    let out = w.reshape((c_out, c_in * k))?.broadcast_left(b)?.matmul(&cols)?;
+    let out = w
+        .reshape((c_out, c_in * k))?
+        .broadcast_left(b)?
+        .matmul(&cols)?;
     out.broadcast_add(&bias.reshape((1, c_out, 1))?)
 }
 
 /// Depthwise 1-D convolution (one filter per channel). `w`: (C, 1, K); `bias`: (C).
-pub fn depthwise_conv1d(x: &Tensor, w: &Tensor, bias: &Tensor, stride: usize, dilation: usize) -> Result<Tensor> {
+pub fn depthwise_conv1d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    dilation: usize,
+) -> Result<Tensor> {
     let (_, c, _) = x.dims3()?;
     let (w_c, one, k) = w.dims3()?;
     if w_c != c || one != 1 {
-        candle_core::bail!("depthwise_conv1d: input has {c} channels, weights are {:?}", w.dims())
+        candle_core::bail!(
+            "depthwise_conv1d: input has {c} channels, weights are {:?}",
+            w.dims()
+        )
     }
     let cols = unfold(x, k, stride, dilation)?; // (B, C, K, L_out)
     let out = cols.broadcast_mul(&w.reshape((1, c, k, 1))?)?.sum(2)?;
@@ -100,7 +122,9 @@ pub fn avg_pool1d(x: &Tensor, k: usize) -> Result<Tensor> {
     if n == 0 {
         candle_core::bail!("avg_pool1d: length {l} is shorter than the window {k}")
     }
-    x.narrow(2, 0, n * k)?.reshape((b, c, n, k))?.mean(D::Minus1)
+    x.narrow(2, 0, n * k)?
+        .reshape((b, c, n, k))?
+        .mean(D::Minus1)
 }
 
 /// Global average pooling: (B, C, L) -> (B, C).
@@ -113,7 +137,11 @@ pub fn global_avg_pool(x: &Tensor) -> Result<Tensor> {
 ///
 /// Written as `max(x,0) - x*t + log(1 + exp(-|x|))`, stable for saturated logits (candle's own
 /// version gives NaN beyond |x| of about 17 in f32).
-pub fn bce_with_logits(logits: &Tensor, target: &Tensor, pos_weight: Option<&Tensor>) -> Result<Tensor> {
+pub fn bce_with_logits(
+    logits: &Tensor,
+    target: &Tensor,
+    pos_weight: Option<&Tensor>,
+) -> Result<Tensor> {
     let softplus_neg_abs = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
     // log(1 + exp(-x)) = softplus(-x) = max(-x, 0) + log(1 + exp(-|x|)).
     let log_sig_neg = (logits.neg()?.relu()? + &softplus_neg_abs)?; // -log(sigmoid(x))
@@ -128,7 +156,11 @@ pub fn bce_with_logits(logits: &Tensor, target: &Tensor, pos_weight: Option<&Ten
 
 /// Weighted softmax cross-entropy: `-Σ w[y_i] log p(y_i) / Σ w[y_i]` (PyTorch's
 /// `cross_entropy(weight=..)` mean). `labels`: (B) u32.
-pub fn weighted_cross_entropy(logits: &Tensor, labels: &Tensor, weights: Option<&Tensor>) -> Result<Tensor> {
+pub fn weighted_cross_entropy(
+    logits: &Tensor,
+    labels: &Tensor,
+    weights: Option<&Tensor>,
+) -> Result<Tensor> {
     let log_p = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     let picked = log_p.gather(&labels.unsqueeze(1)?, 1)?.squeeze(1)?;
     match weights {
@@ -158,7 +190,10 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self) -> f64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         }
         fn tensor(&mut self, shape: &[usize]) -> Tensor {
@@ -172,15 +207,31 @@ mod tests {
     /// returns the largest relative error.
     fn grad_error(inputs: &[Tensor], f: &dyn Fn(&[Tensor]) -> Result<Tensor>) -> f64 {
         let mut rng = Lcg(99);
-        let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+        let vars: Vec<Var> = inputs
+            .iter()
+            .map(|t| Var::from_tensor(t).unwrap())
+            .collect();
         let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
         let out = f(&tensors).unwrap();
         let r = rng.tensor(out.dims());
-        let loss = |xs: &[Tensor]| -> f64 { (f(xs).unwrap() * &r).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap() };
+        let loss = |xs: &[Tensor]| -> f64 {
+            (f(xs).unwrap() * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
         let grads = (out * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let mut worst = 0f64;
         for (i, var) in vars.iter().enumerate() {
-            let analytic: Vec<f64> = grads.get(var).expect("gradient").flatten_all().unwrap().to_vec1().unwrap();
+            let analytic: Vec<f64> = grads
+                .get(var)
+                .expect("gradient")
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
             let base: Vec<f64> = inputs[i].flatten_all().unwrap().to_vec1().unwrap();
             let (mut err, mut scale) = (0f64, 1e-12f64);
             for j in 0..base.len() {
@@ -215,17 +266,33 @@ mod tests {
             (2, 3, 1, 1, 1, 9), // pointwise
             (3, 2, 15, 2, 4, 80),
         ] {
-            let inputs = [rng.tensor(&[3, c_in, len]), rng.tensor(&[c_out, c_in, k]), rng.tensor(&[c_out])];
-            assert_grads(&format!("conv1d k{k} s{stride} d{dilation}"), &inputs, &|x| conv1d(&x[0], &x[1], &x[2], stride, dilation));
+            let inputs = [
+                rng.tensor(&[3, c_in, len]),
+                rng.tensor(&[c_out, c_in, k]),
+                rng.tensor(&[c_out]),
+            ];
+            assert_grads(
+                &format!("conv1d k{k} s{stride} d{dilation}"),
+                &inputs,
+                &|x| conv1d(&x[0], &x[1], &x[2], stride, dilation),
+            );
         }
     }
 
     #[test]
     fn depthwise_gradients() {
         let mut rng = Lcg(2);
-        for &(c, k, stride, dilation, len) in &[(4, 5, 2, 1, 21), (3, 3, 1, 4, 16), (2, 9, 4, 2, 40)] {
-            let inputs = [rng.tensor(&[3, c, len]), rng.tensor(&[c, 1, k]), rng.tensor(&[c])];
-            assert_grads("depthwise", &inputs, &|x| depthwise_conv1d(&x[0], &x[1], &x[2], stride, dilation));
+        for &(c, k, stride, dilation, len) in
+            &[(4, 5, 2, 1, 21), (3, 3, 1, 4, 16), (2, 9, 4, 2, 40)]
+        {
+            let inputs = [
+                rng.tensor(&[3, c, len]),
+                rng.tensor(&[c, 1, k]),
+                rng.tensor(&[c]),
+            ];
+            assert_grads("depthwise", &inputs, &|x| {
+                depthwise_conv1d(&x[0], &x[1], &x[2], stride, dilation)
+            });
         }
     }
 
@@ -234,10 +301,16 @@ mod tests {
         let mut rng = Lcg(3);
         let x = rng.tensor(&[3, 4, 13]);
         for k in [2, 3, 4] {
-            assert_grads("max_pool1d", &[x.clone()], &|t| max_pool1d(&t[0], k));
-            assert_grads("avg_pool1d", &[x.clone()], &|t| avg_pool1d(&t[0], k));
+            assert_grads("max_pool1d", std::slice::from_ref(&x), &|t| {
+                max_pool1d(&t[0], k)
+            });
+            assert_grads("avg_pool1d", std::slice::from_ref(&x), &|t| {
+                avg_pool1d(&t[0], k)
+            });
         }
-        assert_grads("global_avg_pool", &[x.clone()], &|t| global_avg_pool(&t[0]));
+        assert_grads("global_avg_pool", std::slice::from_ref(&x), &|t| {
+            global_avg_pool(&t[0])
+        });
         // Spread values around 0 and 6 so both kinks of ReLU6 are exercised (away from them).
         let y = ((rng.tensor(&[3, 4, 13]) * 8.0).unwrap() + 3.0).unwrap();
         assert_grads("relu6", &[y], &|t| relu6(&t[0]));
@@ -249,20 +322,37 @@ mod tests {
     fn loss_gradients_and_values() {
         let mut rng = Lcg(4);
         let logits = (rng.tensor(&[6, 3]) * 4.0).unwrap();
-        let target = Tensor::from_vec(vec![1.0f64, 0., 1., 0., 0., 1., 1., 1., 0., 0., 0., 0., 1., 0., 1., 0., 1., 0.], (6, 3), &Device::Cpu).unwrap();
+        let target = Tensor::from_vec(
+            vec![
+                1.0f64, 0., 1., 0., 0., 1., 1., 1., 0., 0., 0., 0., 1., 0., 1., 0., 1., 0.,
+            ],
+            (6, 3),
+            &Device::Cpu,
+        )
+        .unwrap();
         let pw = Tensor::from_vec(vec![2.0f64, 0.5, 1.0], 3, &Device::Cpu).unwrap();
-        assert_grads("bce", &[logits.clone()], &|t| bce_with_logits(&t[0], &target, Some(&pw)));
+        assert_grads("bce", std::slice::from_ref(&logits), &|t| {
+            bce_with_logits(&t[0], &target, Some(&pw))
+        });
         let labels = labels_tensor(&[0, 2, 1, 2, 0, 1], &Device::Cpu).unwrap();
         let w = Tensor::from_vec(vec![1.0f64, 3.0, 0.5], 3, &Device::Cpu).unwrap();
-        assert_grads("weighted ce", &[logits.clone()], &|t| weighted_cross_entropy(&t[0], &labels, Some(&w)));
+        assert_grads("weighted ce", std::slice::from_ref(&logits), &|t| {
+            weighted_cross_entropy(&t[0], &labels, Some(&w))
+        });
 
         // Values against the closed form: BCE of logit 0 is ln 2; huge logits stay finite.
         let zero = Tensor::zeros((2, 2), DType::F64, &Device::Cpu).unwrap();
         let ones = Tensor::ones((2, 2), DType::F64, &Device::Cpu).unwrap();
-        let v = bce_with_logits(&zero, &ones, None).unwrap().to_scalar::<f64>().unwrap();
+        let v = bce_with_logits(&zero, &ones, None)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
         assert!((v - std::f64::consts::LN_2).abs() < 1e-12);
         let big = Tensor::full(-200.0f32, (2, 2), &Device::Cpu).unwrap();
-        let v = bce_with_logits(&big, &ones.to_dtype(DType::F32).unwrap(), None).unwrap().to_scalar::<f32>().unwrap();
+        let v = bce_with_logits(&big, &ones.to_dtype(DType::F32).unwrap(), None)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!((v - 200.0).abs() < 1e-3, "{v}");
     }
 
@@ -274,7 +364,12 @@ mod tests {
         let x = rng.tensor(&[b, c_in, l]);
         let w = rng.tensor(&[c_out, c_in, k]);
         let bias = rng.tensor(&[c_out]);
-        let got: Vec<f64> = conv1d(&x, &w, &bias, s, d).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let got: Vec<f64> = conv1d(&x, &w, &bias, s, d)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let xv: Vec<f64> = x.flatten_all().unwrap().to_vec1().unwrap();
         let wv: Vec<f64> = w.flatten_all().unwrap().to_vec1().unwrap();
         let bv: Vec<f64> = bias.to_vec1().unwrap();
@@ -289,7 +384,8 @@ mod tests {
                         for t in 0..k {
                             let p = (j * s + t * d) as isize - pad as isize;
                             if p >= 0 && (p as usize) < l {
-                                acc += wv[(o * c_in + c) * k + t] * xv[(bi * c_in + c) * l + p as usize];
+                                acc += wv[(o * c_in + c) * k + t]
+                                    * xv[(bi * c_in + c) * l + p as usize];
                             }
                         }
                     }

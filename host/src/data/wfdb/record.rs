@@ -238,10 +238,8 @@ fn decode_group(
         return Err(size_error(false));
     }
 
-    let mut per_signal: Vec<Vec<i32>> = spf
-        .iter()
-        .map(|k| vec![0; k * n_frames as usize])
-        .collect();
+    let mut per_signal: Vec<Vec<i32>> =
+        spf.iter().map(|k| vec![0; k * n_frames as usize]).collect();
     let data = &bytes[offset as usize..];
     if decode_two_signal_212(format, &spf, data, &mut per_signal) {
         apply_skew(header, group, format, &mut per_signal);
@@ -262,7 +260,10 @@ fn decode_group(
         if values_per_frame == group.len() {
             for (out, signal) in per_signal.iter_mut().zip(0..) {
                 let dest = &mut out[frame..frame + frames];
-                for (d, v) in dest.iter_mut().zip(block.iter().skip(signal).step_by(values_per_frame)) {
+                for (d, v) in dest
+                    .iter_mut()
+                    .zip(block.iter().skip(signal).step_by(values_per_frame))
+                {
                     *d = *v;
                 }
             }
@@ -310,7 +311,11 @@ fn decode_two_signal_212(
         return false;
     }
     let sign_extend_12 = |v: u16| i32::from(((v << 4) as i16) >> 4);
-    for ((b, x), y) in data.chunks_exact(3).zip(first.iter_mut()).zip(second.iter_mut()) {
+    for ((b, x), y) in data
+        .chunks_exact(3)
+        .zip(first.iter_mut())
+        .zip(second.iter_mut())
+    {
         *x = sign_extend_12(u16::from(b[0]) | (u16::from(b[1] & 0x0f) << 8));
         *y = sign_extend_12(u16::from(b[2]) | (u16::from(b[1] & 0xf0) << 4));
     }
