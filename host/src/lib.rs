@@ -9,6 +9,7 @@
 //! - [`train`]: a candidate as a candle network, trained and evaluated;
 //! - [`metrics`]: the benchmark metrics (Se, +P, F1, AUROC, Challenge scores);
 //! - [`cost`]: hardware profiles and what a candidate costs on a chip;
+//! - [`search`]: strategies, the reward and the search loop;
 //! - [`store`]: the trial store of a search;
 //! - [`cli`]: the `ecgnas` command line, the only module that prints.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ pub mod cost;
 pub mod data;
 pub mod metrics;
 pub mod pipeline;
+pub mod search;
 pub mod space;
 pub mod store;
 pub mod train;

@@ -5,6 +5,8 @@
 
 mod data;
 pub mod json;
+mod profiles;
+mod search;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -26,6 +28,10 @@ enum Command {
     /// Read ECG data: records, tasks, label counts.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Search for the best network within a device's budget (the main job).
+    Search(search::SearchArgs),
+    /// List the built-in hardware profiles.
+    Profiles(profiles::ProfilesArgs),
 }
 
 /// The outcome of a command that ran to the end.
@@ -42,6 +48,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(command) => data::run(command),
+        Command::Search(args) => search::run(args),
+        Command::Profiles(args) => profiles::run(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

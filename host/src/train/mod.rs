@@ -2,9 +2,11 @@
 //!
 //! This module owns candle. It never sees a search strategy or a hardware profile.
 
+pub mod child;
 pub mod fit;
 pub mod network;
 pub mod ops;
 
+pub use child::{ChildEvaluator, TrainedChild};
 pub use fit::{fit, predict, EpochLog, ExampleSet, Fitted, Targets, TrainConfig};
 pub use network::Network;

@@ -1,0 +1,415 @@
+//! `ecgnas search`: the main job. Finds the networks that classify best within a device's
+//! budget, writes the trial store, a report and the best candidate's weights.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::data::data_source;
+use super::{print_stdout, Outcome};
+use crate::cost::Profile;
+use crate::data::tasks::{self, LeadSet, LoadOptions, TaskKind};
+use crate::pipeline::AdcDataset;
+use crate::search::{best_trial, pareto_front, run_search, RewardConfig, SearchConfig, Strategy};
+use crate::space::{Candidate, SearchSpace, TaskShape, WindowKind};
+use crate::store::{RunInfo, SqliteStore, TrialRecord};
+use crate::train::{ChildEvaluator, TrainConfig};
+
+/// Search strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum StrategyName {
+    /// LSTM controller trained with REINFORCE.
+    Rl,
+    /// Weight-shared supernet (not available yet).
+    Enas,
+    /// Uniform random sampling (baseline).
+    Random,
+    /// Regularised evolution (baseline).
+    Evolution,
+}
+
+impl StrategyName {
+    fn as_str(self) -> &'static str {
+        match self {
+            StrategyName::Rl => "rl",
+            StrategyName::Enas => "enas",
+            StrategyName::Random => "random",
+            StrategyName::Evolution => "evolution",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(super) struct SearchArgs {
+    /// A folder of records, one record, or `synthetic` (the built-in generator).
+    #[arg(long, default_value = "synthetic")]
+    data: String,
+    /// The task.
+    #[arg(long, value_enum, default_value_t = TaskKind::Synthetic)]
+    task: TaskKind,
+    /// A built-in hardware profile (`ecgnas profiles`) or a profile TOML file.
+    #[arg(long, default_value = "nrf52840")]
+    profile: String,
+    /// The search strategy.
+    #[arg(long, value_enum, default_value_t = StrategyName::Rl)]
+    strategy: StrategyName,
+    /// Finished trials to reach.
+    #[arg(long, default_value_t = 12)]
+    trials: usize,
+    /// Stop starting new trials after this long (`90s`, `30m`, `2h`).
+    #[arg(long, value_parser = parse_duration)]
+    time_budget: Option<std::time::Duration>,
+    /// Epochs per child.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Where children train.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Seed of the search and of every child.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A search space JSON file (the task's default space otherwise).
+    #[arg(long)]
+    space: Option<PathBuf>,
+    /// Synthetic windows to generate (the task defines 6,000).
+    #[arg(long, default_value_t = 6000)]
+    synthetic_windows: usize,
+    /// The run folder: trial store, report, best model.
+    #[arg(long, default_value = "runs/demo")]
+    out: PathBuf,
+    /// Continue the search stored in the run folder.
+    #[arg(long)]
+    resume: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Sampling rate of CSV records, Hz.
+    #[arg(long)]
+    fs: Option<f64>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(text.len()),
+    );
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 30m or 2h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (s, m or h)")),
+    };
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+/// One row of the `--json` output and of the Pareto table.
+#[derive(Debug, Serialize)]
+struct TrialSummary {
+    id: u64,
+    quality: f64,
+    latency_ms: f64,
+    flash_bytes: u64,
+    sram_bytes: u64,
+    candidate: serde_json::Value,
+}
+
+/// `ecgnas search --json`.
+#[derive(Debug, Serialize)]
+struct SearchJson {
+    trials: usize,
+    best: Option<TrialSummary>,
+    pareto: Vec<TrialSummary>,
+}
+
+fn summary(t: &TrialRecord) -> TrialSummary {
+    TrialSummary {
+        id: t.trial_id,
+        quality: t.quality.unwrap_or(0.0),
+        latency_ms: t.costs["latency_ms"].as_f64().unwrap_or(0.0),
+        flash_bytes: t.costs["flash_bytes"].as_u64().unwrap_or(0),
+        sram_bytes: t.costs["sram_bytes"].as_u64().unwrap_or(0),
+        candidate: t.candidate.clone(),
+    }
+}
+
+fn make_strategy(name: StrategyName, seed: u64) -> anyhow::Result<Box<dyn Strategy>> {
+    crate::search::strategy_by_name(name.as_str(), seed)
+        .with_context(|| format!("strategy {}", name.as_str()))
+}
+
+pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
+    if args.device != "cpu" {
+        bail!(
+            "device {:?} is not available in this build (only `cpu`)",
+            args.device
+        );
+    }
+    if args.strategy == StrategyName::Enas {
+        bail!("the `enas` strategy is not available yet; use rl, random or evolution");
+    }
+    let profile =
+        Profile::load(&args.profile).with_context(|| format!("profile {}", args.profile))?;
+    let store_path = args.out.join("trials.sqlite");
+    if store_path.exists() && !args.resume {
+        bail!(
+            "{} already holds a search: add --resume to continue it, or choose another --out",
+            args.out.display()
+        );
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+
+    let started = Instant::now();
+    let mut source = data_source(&args.data);
+    if let tasks::DataSource::Synthetic { n_windows, .. } = &mut source {
+        *n_windows = args.synthetic_windows;
+    }
+    let options = LoadOptions {
+        csv_fs_hz: args.fs,
+        leads: LeadSet::Twelve,
+        ..LoadOptions::default()
+    };
+    let dataset = tasks::load(args.task, &source, &options)
+        .with_context(|| format!("cannot load task {} from {}", args.task, args.data))?;
+    let fs = profile.ecg.adc_sample_rate_hz;
+    let adc = AdcDataset::new(&dataset, fs)
+        .context("cannot resample the records to the profile's ADC rate")?;
+    let leads = dataset.records.first().map_or(1, |r| r.record.leads.len());
+    let shape = TaskShape {
+        window: match args.task {
+            TaskKind::MitdbAami => WindowKind::Beat,
+            TaskKind::Cinc2017 | TaskKind::Cinc2021 => WindowKind::Fixed {
+                choices_s: vec![5.0, 10.0, 15.0, 20.0],
+            },
+            TaskKind::Synthetic | TaskKind::MitdbRhythm => WindowKind::Fixed {
+                choices_s: vec![10.0],
+            },
+        },
+        multi_label: args.task.multi_label(),
+        n_classes: dataset.labels.len(),
+        input_fs_hz: fs,
+        leads,
+    };
+    let space = match &args.space {
+        Some(path) => SearchSpace::load(path)?,
+        None => SearchSpace::default_for(&shape),
+    };
+    eprintln!(
+        "search: task {} ({} records), profile {} (ADC {} Hz), strategy {}, space of {:.3e} candidates, {} trials x {} epochs",
+        args.task,
+        dataset.records.len(),
+        profile.name,
+        fs,
+        args.strategy.as_str(),
+        space.size(),
+        args.trials,
+        args.epochs
+    );
+    let mut store = SqliteStore::open(&store_path)?;
+    let run = RunInfo {
+        run_id: "main".to_string(),
+        created_at: format!(
+            "{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        ),
+        task: args.task.name().to_string(),
+        data: args.data.clone(),
+        profile: profile.name.clone(),
+        strategy: args.strategy.as_str().to_string(),
+        seed: args.seed,
+        budget: serde_json::json!({"trials": args.trials, "epochs": args.epochs}),
+        space: serde_json::to_value(&space)?,
+        ecgnas_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let train = TrainConfig {
+        epochs: args.epochs,
+        ..TrainConfig::default()
+    };
+    let mut evaluator = ChildEvaluator {
+        data: &adc,
+        class_weights: dataset.class_weights(),
+        train: train.clone(),
+        device: candle_core::Device::Cpu,
+    };
+    let mut strategy = make_strategy(args.strategy, args.seed)?;
+    let config = SearchConfig {
+        trials: args.trials,
+        seed: args.seed,
+        reward: RewardConfig::mnasnet(profile.budget.latency_ms),
+        leads,
+    };
+    let mut best_quality = f64::NEG_INFINITY;
+    let deadline = args.time_budget.map(|d| started + d);
+    let trials = run_search(
+        &run,
+        &space,
+        strategy.as_mut(),
+        &mut evaluator,
+        &profile,
+        &mut store,
+        &config,
+        &mut |t| {
+            if t.feasible == Some(true) {
+                best_quality = best_quality.max(t.quality.unwrap_or(f64::NEG_INFINITY));
+            }
+            let candidate: Option<Candidate> = serde_json::from_value(t.candidate.clone()).ok();
+            eprintln!(
+            "trial {:>3}  {}  quality {}  reward {:.4}  latency {:>8.2} ms  best {:.4}  [{:.1} s]  {}",
+            t.trial_id,
+            match (&t.status, t.feasible) {
+                (crate::store::TrialStatus::Failed { .. }, _) => "failed ",
+                (_, Some(true)) => "fits   ",
+                _ => "too big",
+            },
+            t.quality.map_or("   -  ".to_string(), |q| format!("{q:.4}")),
+            t.reward.unwrap_or(0.0),
+            t.costs["latency_ms"].as_f64().unwrap_or(f64::NAN),
+            best_quality,
+            t.wall_s.unwrap_or(0.0),
+            candidate.map(|c| c.describe()).unwrap_or_default()
+        );
+        },
+        deadline,
+    )?;
+
+    write_trials_csv(&args.out.join("trials.csv"), &trials)?;
+    let front = pareto_front(&trials);
+    let best = best_trial(&trials);
+    if let Some(best) = best {
+        let candidate: Candidate = serde_json::from_value(best.candidate.clone())?;
+        let best_dir = args.out.join("best");
+        std::fs::create_dir_all(&best_dir)?;
+        std::fs::write(
+            best_dir.join("candidate.json"),
+            serde_json::to_string_pretty(&candidate)? + "\n",
+        )?;
+        let child = evaluator
+            .train(&candidate, best.seed)
+            .map_err(anyhow::Error::msg)
+            .context("retraining the best candidate")?;
+        child
+            .fitted
+            .varmap
+            .save(best_dir.join("model.safetensors"))?;
+        std::fs::write(
+            best_dir.join("metrics.json"),
+            serde_json::to_string_pretty(&child.metrics)? + "\n",
+        )?;
+    }
+    let report = report_markdown(
+        &args,
+        &profile,
+        &space,
+        &trials,
+        &front,
+        best,
+        started.elapsed().as_secs_f64(),
+    );
+    std::fs::write(args.out.join("report.md"), &report)?;
+    if args.json {
+        let json = SearchJson {
+            trials: trials.len(),
+            best: best.map(summary),
+            pareto: front.iter().map(|t| summary(t)).collect(),
+        };
+        print_stdout(&(serde_json::to_string_pretty(&json)? + "\n"))?;
+    } else {
+        print_stdout(&pareto_table(&front))?;
+        eprintln!("report: {}", args.out.join("report.md").display());
+    }
+    Ok(Outcome::Success)
+}
+
+fn write_trials_csv(path: &Path, trials: &[TrialRecord]) -> anyhow::Result<()> {
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    w.write_record([
+        "trial",
+        "candidate_id",
+        "status",
+        "feasible",
+        "quality",
+        "reward",
+        "latency_ms",
+        "macs",
+        "params",
+        "flash_bytes",
+        "sram_bytes",
+        "wall_s",
+        "candidate",
+    ])?;
+    for t in trials {
+        let cost = |k: &str| {
+            t.costs[k]
+                .as_f64()
+                .map_or(String::new(), |v| format!("{v}"))
+        };
+        w.write_record([
+            t.trial_id.to_string(),
+            t.candidate_id.clone(),
+            t.status.name().to_string(),
+            t.feasible.map_or(String::new(), |f| f.to_string()),
+            t.quality.map_or(String::new(), |q| format!("{q:.6}")),
+            t.reward.map_or(String::new(), |r| format!("{r:.6}")),
+            cost("latency_ms"),
+            cost("macs"),
+            cost("params"),
+            cost("flash_bytes"),
+            cost("sram_bytes"),
+            t.wall_s.map_or(String::new(), |s| format!("{s:.2}")),
+            t.candidate.to_string(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn pareto_table(front: &[&TrialRecord]) -> String {
+    let mut out = format!(
+        "{:>6} {:>8} {:>11} {:>11} {:>11}  candidate\n",
+        "trial", "quality", "latency_ms", "sram_B", "flash_B"
+    );
+    for t in front {
+        let s = summary(t);
+        let describe = serde_json::from_value::<Candidate>(t.candidate.clone())
+            .map(|c| c.describe())
+            .unwrap_or_default();
+        out += &format!(
+            "{:>6} {:>8.4} {:>11.3} {:>11} {:>11}  {}\n",
+            s.id, s.quality, s.latency_ms, s.sram_bytes, s.flash_bytes, describe
+        );
+    }
+    out
+}
+
+fn report_markdown(
+    args: &SearchArgs,
+    profile: &Profile,
+    space: &SearchSpace,
+    trials: &[TrialRecord],
+    front: &[&TrialRecord],
+    best: Option<&TrialRecord>,
+    wall_s: f64,
+) -> String {
+    let feasible = trials.iter().filter(|t| t.feasible == Some(true)).count();
+    let mut out = format!(
+        "# ecgnas search report\n\n- task: `{}`, data: `{}`\n- profile: `{}` ({} Hz ADC, {} budget {} ms; cost model: {:?})\n- strategy: `{}`, seed {}\n- budget: {} trials x {} epochs; {} trials finished, {} feasible\n- search space: {:.3e} candidates\n- wall time: {:.1} s (cpu)\n\n",
+        args.task, args.data, profile.name, profile.ecg.adc_sample_rate_hz, "latency", profile.budget.latency_ms,
+        profile.cost.provenance.kind, args.strategy.as_str(), args.seed, args.trials, args.epochs, trials.len(), feasible, space.size(), wall_s
+    );
+    if let Some(b) = best {
+        out += &format!("## Best feasible candidate\n\ntrial {}, validation quality {:.4}, reward {:.4}\n\n```json\n{}\n```\n\n", b.trial_id, b.quality.unwrap_or(0.0), b.reward.unwrap_or(0.0), serde_json::to_string_pretty(&b.candidate).unwrap_or_default());
+    }
+    out += "## Pareto front (quality against latency, SRAM, flash)\n\n```\n";
+    out += &pareto_table(front);
+    out += "```\n\nEvery trial: `trials.csv`; the trial store: `trials.sqlite`.\n";
+    out
+}
