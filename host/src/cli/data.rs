@@ -5,13 +5,20 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::json::{TaskInspection, TaskRecordSummary};
+use super::json::{
+    AnnotationCountsJson, RecordStatsJson, RecordsInspection, SignalStatsJson, TaskInspection,
+    TaskRecordSummary,
+};
 use super::{print_stdout, Outcome};
+use crate::data::source::{self, RecordSource};
+use crate::data::stats::{self, RecordStats};
 use crate::data::tasks::{self, DataSource, Dataset, LeadSet, LoadOptions, TaskKind};
+use crate::data::wfdb::{record::read_annotations, WfdbRecord};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum DataCommand {
-    /// Per-record facts and the task's label counts.
+    /// Per-record facts and the task's label counts; without `--task`, per-record statistics of
+    /// WFDB records (header fields, digital sums, invalid samples, checksums, annotations).
     Inspect(InspectArgs),
 }
 
@@ -19,9 +26,9 @@ pub(super) enum DataCommand {
 pub(super) struct InspectArgs {
     /// A folder of records, one record (its `.hea`, or a `.csv`), or `synthetic`.
     data: String,
-    /// The task whose examples to count.
+    /// The task whose examples to count. Without it: per-record statistics of WFDB records.
     #[arg(long, value_enum)]
-    task: TaskKind,
+    task: Option<TaskKind>,
     /// Print JSON on stdout instead of a table.
     #[arg(long)]
     json: bool,
@@ -61,14 +68,17 @@ pub(super) fn data_source(data: &str) -> DataSource {
 }
 
 fn inspect(args: InspectArgs) -> anyhow::Result<Outcome> {
+    let Some(task) = args.task else {
+        return inspect_records(&args);
+    };
     let options = LoadOptions {
         split_seed: args.split_seed,
         csv_fs_hz: args.fs,
         leads: LeadSet::from_count(args.leads).unwrap_or_default(),
     };
     let source = data_source(&args.data);
-    let dataset = tasks::load(args.task, &source, &options)
-        .with_context(|| format!("cannot load task {} from {}", args.task, args.data))?;
+    let dataset = tasks::load(task, &source, &options)
+        .with_context(|| format!("cannot load task {task} from {}", args.data))?;
     for note in &dataset.notes {
         eprintln!("note: {note}");
     }
@@ -153,6 +163,180 @@ fn inspection_table(report: &TaskInspection) -> String {
     out.push('\n');
     for e in &report.excluded {
         let _ = writeln!(out, "excluded {}: {}", e.id, e.reason);
+    }
+    out
+}
+
+/// `data inspect` without `--task`: statistics of every WFDB record at `args.data`.
+fn inspect_records(args: &InspectArgs) -> anyhow::Result<Outcome> {
+    if let DataSource::Synthetic { .. } = data_source(&args.data) {
+        anyhow::bail!(
+            "`synthetic` is generated, not read from record files: per-record statistics need \
+             a folder or a WFDB header; give --task to count the synthetic set's examples"
+        );
+    }
+    let path = PathBuf::from(&args.data);
+    let sources = source::discover(&path)?;
+    let mut records = Vec::with_capacity(sources.len());
+    for found in &sources {
+        records.push(wfdb_record_stats(found)?);
+    }
+    if args.json {
+        let report = RecordsInspection {
+            records: records.into_iter().map(record_json).collect(),
+        };
+        print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+    } else {
+        print_stdout(&records_table(&records))?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// Reads one record and its `.atr` file (when there is one) and computes its statistics.
+fn wfdb_record_stats(found: &RecordSource) -> anyhow::Result<RecordStats> {
+    let header = match found {
+        RecordSource::Wfdb(header) => header,
+        RecordSource::Csv(csv) => anyhow::bail!(
+            "{}: a CSV file has no WFDB header or digital samples, so it has no per-record \
+             statistics; inspect CSV records with --task (and --fs)",
+            csv.display()
+        ),
+    };
+    let record = WfdbRecord::read(header)?;
+    let atr = record.annotation_path("atr");
+    let annotations = if atr.is_file() {
+        Some(read_annotations(&atr)?)
+    } else {
+        None
+    };
+    Ok(stats::record_stats(&record, annotations.as_deref())?)
+}
+
+fn record_json(record: RecordStats) -> RecordStatsJson {
+    let annotations = record.annotations.unwrap_or_default();
+    RecordStatsJson {
+        id: record.id,
+        fs: record.fs,
+        n_samples: record.n_samples,
+        signals: record
+            .signals
+            .into_iter()
+            .map(|s| SignalStatsJson {
+                name: s.name,
+                units: s.units,
+                format: s.format,
+                gain: s.gain,
+                baseline: s.baseline,
+                adc_res: s.adc_resolution,
+                adc_zero: s.adc_zero,
+                min: s.min,
+                max: s.max,
+                sum: s.sum,
+                sum_sq: s.sum_sq,
+                invalid: s.invalid,
+                checksum_ok: s.checksum_ok,
+            })
+            .collect(),
+        annotations: AnnotationCountsJson {
+            counts: annotations.counts,
+            aux_counts: annotations.aux_counts,
+        },
+    }
+}
+
+/// `a 3, b 1`, or `-` for no entries.
+fn counts_text(counts: &std::collections::BTreeMap<String, usize>) -> String {
+    if counts.is_empty() {
+        return "-".to_string();
+    }
+    counts
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A gain for the table: integral gains as integers, others to 3 decimals (JSON has them all).
+fn gain_text(gain: f64) -> String {
+    if gain.fract() == 0.0 {
+        format!("{gain}")
+    } else {
+        format!("{gain:.3}")
+    }
+}
+
+fn records_table(records: &[RecordStats]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:>8} {:>9} {:>9} {:>7}  annotations",
+        "record", "fs_hz", "samples", "seconds", "signals"
+    );
+    let _ = writeln!(
+        out,
+        "  {:<10} {:<6} {:>6} {:>8} {:>8} {:>7} {:>8} {:>11} {:>11} {:>14} {:>20} {:>8} {:>8}",
+        "signal",
+        "units",
+        "format",
+        "gain",
+        "baseline",
+        "adc_res",
+        "adc_zero",
+        "min",
+        "max",
+        "sum",
+        "sum_sq",
+        "invalid",
+        "checksum"
+    );
+    for r in records {
+        let annotations = match &r.annotations {
+            None => "no .atr file (counts empty)".to_string(),
+            Some(a) => {
+                let total: usize = a.counts.values().sum();
+                let mut text = format!("{total}: {}", counts_text(&a.counts));
+                if !a.aux_counts.is_empty() {
+                    let _ = write!(text, "; aux {}", counts_text(&a.aux_counts));
+                }
+                text
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:>8} {:>9} {:>9.2} {:>7}  {annotations}",
+            r.id,
+            r.fs,
+            r.n_samples,
+            r.duration_s,
+            r.signals.len()
+        );
+        for s in &r.signals {
+            let extreme = |v: Option<i32>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+            let checksum = match s.checksum_ok {
+                Some(true) => "ok",
+                Some(false) => "MISMATCH",
+                None => "none",
+            };
+            let name = if s.name.is_empty() { "-" } else { &s.name };
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<6} {:>6} {:>8} {:>8} {:>7} {:>8} {:>11} {:>11} {:>14} {:>20} {:>8} {:>8}",
+                name,
+                s.units,
+                s.format,
+                gain_text(s.gain),
+                s.baseline,
+                s.adc_resolution,
+                s.adc_zero,
+                extreme(s.min),
+                extreme(s.max),
+                s.sum,
+                s.sum_sq,
+                s.invalid,
+                checksum
+            );
+        }
     }
     out
 }

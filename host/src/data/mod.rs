@@ -10,6 +10,7 @@ pub mod labels;
 pub mod resample;
 pub mod signal;
 pub mod source;
+pub mod stats;
 pub mod synthetic;
 pub mod tasks;
 pub mod wfdb;

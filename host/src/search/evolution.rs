@@ -376,7 +376,9 @@ mod tests {
         drive(&mut strategy, &space, &reward, &mut rng, 0, 45);
         let text = serde_json::to_string(&strategy.save().unwrap()).unwrap();
         let mut resumed = evolution();
-        resumed.restore(&serde_json::from_str(&text).unwrap()).unwrap();
+        resumed
+            .restore(&serde_json::from_str(&text).unwrap())
+            .unwrap();
         assert_eq!(resumed, strategy);
         let mut rng2 = rng.clone();
         let next = drive(&mut strategy, &space, &reward, &mut rng, 45, 30);

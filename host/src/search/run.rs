@@ -114,13 +114,13 @@ pub fn run_search(
     while store.n_finished()? < config.trials && deadline.is_none_or(|d| Instant::now() < d) {
         let mut rng =
             ChaCha8Rng::seed_from_u64(config.seed ^ next_id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut candidate = strategy.propose(space, &mut rng)?;
+        let mut candidate = propose_runnable(strategy, space, profile, config, next_id, &mut rng)?;
         let mut previous = store.find_by_candidate(&candidate.id())?;
         for _ in 0..MAX_DUPLICATE_PROPOSALS {
             if previous.is_none() {
                 break;
             }
-            candidate = strategy.propose(space, &mut rng)?;
+            candidate = propose_runnable(strategy, space, profile, config, next_id, &mut rng)?;
             previous = store.find_by_candidate(&candidate.id())?;
         }
         let trial = evaluate_trial(
@@ -136,6 +136,37 @@ pub fn run_search(
         .into_iter()
         .filter(|t| t.status.is_finished())
         .collect())
+}
+
+/// How many structurally impossible proposals (a layer's length reaching 0 on this input) a
+/// trial may draw before one is evaluated anyway, and recorded as failed.
+const MAX_UNRUNNABLE_PROPOSALS: usize = 200;
+
+/// A proposal that can run on the profile's input at all. Impossible ones are not trials: the
+/// strategy learns from them (lowest reward) and proposes again.
+fn propose_runnable(
+    strategy: &mut dyn Strategy,
+    space: &SearchSpace,
+    profile: &Profile,
+    config: &SearchConfig,
+    trial_id: u64,
+    rng: &mut ChaCha8Rng,
+) -> Result<Candidate, SearchError> {
+    let mut candidate = strategy.propose(space, rng)?;
+    for _ in 0..MAX_UNRUNNABLE_PROPOSALS {
+        if estimate(&candidate, profile, config.leads).is_ok() {
+            break;
+        }
+        let observation = Observation {
+            trial_id,
+            candidate: candidate.clone(),
+            reward: INFEASIBLE_REWARD,
+            feasible: false,
+        };
+        strategy.observe(space, &observation)?;
+        candidate = strategy.propose(space, rng)?;
+    }
+    Ok(candidate)
 }
 
 fn observation(trial: &TrialRecord) -> Result<Observation, SearchError> {
@@ -283,11 +314,24 @@ pub fn best_trial(trials: &[TrialRecord]) -> Option<&TrialRecord> {
         })
 }
 
-/// A fresh strategy by its command-line name.
-pub fn strategy_by_name(name: &str, seed: u64) -> Result<Box<dyn Strategy>, StrategyError> {
-    let _ = seed;
+/// A fresh strategy by its command-line name (`random`, `evolution`, `rl`), seeded.
+pub fn strategy_by_name(
+    name: &str,
+    space: &SearchSpace,
+    seed: u64,
+) -> Result<Box<dyn Strategy>, StrategyError> {
     match name {
         "random" => Ok(Box::new(super::random::RandomSearch::new())),
+        "evolution" => Ok(Box::new(super::evolution::RegularizedEvolution::new(
+            super::evolution::EvolutionConfig::default(),
+        )?)),
+        "rl" => Ok(Box::new(super::rl::RlController::new(
+            space,
+            super::rl::RlConfig {
+                seed,
+                ..super::rl::RlConfig::default()
+            },
+        )?)),
         _ => Err(StrategyError::BadState {
             strategy: "search",
             message: format!("unknown or unavailable strategy {name:?}"),

@@ -214,6 +214,8 @@ fn the_toy_reward_peaks_at_the_target_only() {
     assert_eq!(active, 5 + 1 + 16 + 1);
     let expected = (active - 1 - 8) as f64 / active as f64;
     assert!((reward.reward(&space, &one) - expected).abs() < 1e-12);
-    assert!((space.size() - 108.0 * 2.0 * (432.0 + 432.0f64.powi(2) + 432.0f64.powi(3))).abs() < 1.0);
+    assert!(
+        (space.size() - 108.0 * 2.0 * (432.0 + 432.0f64.powi(2) + 432.0f64.powi(3))).abs() < 1.0
+    );
     assert_eq!(small_space().size(), 1080.0);
 }

@@ -81,7 +81,10 @@ impl SavedTensor {
     pub fn of(tensor: &Tensor) -> candle_core::Result<SavedTensor> {
         Ok(SavedTensor {
             shape: tensor.dims().to_vec(),
-            data: tensor.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?,
+            data: tensor
+                .flatten_all()?
+                .to_dtype(DType::F64)?
+                .to_vec1::<f64>()?,
         })
     }
 
@@ -310,7 +313,10 @@ impl Controller {
             let rows = Tensor::new(&[self.input_row(t, &choices)], &self.device)?;
             let (logits, h2, c2) = self.step(&w, t, &rows, &h, &c)?;
             (h, c) = (h2, c2);
-            let logits = logits.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            let logits = logits
+                .flatten_all()?
+                .to_dtype(DType::F64)?
+                .to_vec1::<f64>()?;
             let dist = softmax(&logits);
             let k = choose(t, &dist).min(dist.len() - 1);
             choices.push(k);

@@ -299,7 +299,10 @@ impl Strategy for RlController {
         let choices = match choices {
             Some(choices) => choices,
             None => space.encode(&observation.candidate).ok_or_else(|| {
-                internal(format!("trial {}: candidate {id} is not in the space", observation.trial_id))
+                internal(format!(
+                    "trial {}: candidate {id} is not in the space",
+                    observation.trial_id
+                ))
             })?,
         };
         let n_blocks = observation.candidate.architecture.blocks.len();
@@ -353,11 +356,13 @@ impl Strategy for RlController {
             .any(|e| e.choices.len() != t_len || e.active.len() != t_len)
             || state.pending.iter().any(|p| p.choices.len() != t_len);
         if malformed {
-            return Err(bad_state("a saved episode does not fit the decision sequence"));
+            return Err(bad_state(
+                "a saved episode does not fit the decision sequence",
+            ));
         }
         // Adam first: it checks every shape before anything is written, as import does.
-        let mut adam = Adam::new(self.config.lr, self.controller.vars().map(|(_, v)| v))
-            .map_err(internal)?;
+        let mut adam =
+            Adam::new(self.config.lr, self.controller.vars().map(|(_, v)| v)).map_err(internal)?;
         adam.restore(&state.adam).map_err(bad_state)?;
         self.controller.import(&state.params).map_err(bad_state)?;
         self.learner.adam = adam;

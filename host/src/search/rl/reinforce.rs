@@ -77,18 +77,28 @@ impl Adam {
                 continue;
             };
             *m = m.affine(BETA1, 0.0)?.add(&g.affine(1.0 - BETA1, 0.0)?)?;
-            *v = v.affine(BETA2, 0.0)?.add(&g.sqr()?.affine(1.0 - BETA2, 0.0)?)?;
+            *v = v
+                .affine(BETA2, 0.0)?
+                .add(&g.sqr()?.affine(1.0 - BETA2, 0.0)?)?;
             let update = m
                 .affine(1.0 / bc1, 0.0)?
                 .div(&v.affine(1.0 / bc2, 0.0)?.sqrt()?.affine(1.0, EPSILON)?)?;
-            var.set(&var.as_tensor().detach().sub(&update.affine(self.lr, 0.0)?)?)?;
+            var.set(
+                &var.as_tensor()
+                    .detach()
+                    .sub(&update.affine(self.lr, 0.0)?)?,
+            )?;
         }
         Ok(())
     }
 
     /// The state to checkpoint.
     pub fn save(&self) -> candle_core::Result<SavedAdam> {
-        let all = |ts: &[Tensor]| ts.iter().map(SavedTensor::of).collect();
+        let all = |ts: &[Tensor]| {
+            ts.iter()
+                .map(SavedTensor::of)
+                .collect::<candle_core::Result<Vec<_>>>()
+        };
         Ok(SavedAdam {
             step: self.step,
             m: all(&self.m)?,
@@ -100,14 +110,22 @@ impl Adam {
     pub fn restore(&mut self, saved: &SavedAdam) -> candle_core::Result<()> {
         let load = |current: &[Tensor], saved: &[SavedTensor]| {
             if current.len() != saved.len() {
-                candle_core::bail!("{} Adam moments saved, {} expected", saved.len(), current.len());
+                candle_core::bail!(
+                    "{} Adam moments saved, {} expected",
+                    saved.len(),
+                    current.len()
+                );
             }
             current
                 .iter()
                 .zip(saved)
                 .map(|(c, s)| {
                     if s.shape != c.dims() {
-                        candle_core::bail!("Adam moment of shape {:?}, expected {:?}", s.shape, c.dims());
+                        candle_core::bail!(
+                            "Adam moment of shape {:?}, expected {:?}",
+                            s.shape,
+                            c.dims()
+                        );
                     }
                     s.to_tensor(c.dtype())
                 })
@@ -182,8 +200,7 @@ impl Reinforce {
             return Ok(false);
         }
         let loss = controller.loss(&self.state.batch, self.entropy_weight)?;
-        self.adam
-            .step(controller.vars().map(|(_, v)| v), &loss)?;
+        self.adam.step(controller.vars().map(|(_, v)| v), &loss)?;
         self.state.batch.clear();
         self.state.updates += 1;
         Ok(true)
