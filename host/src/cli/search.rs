@@ -62,6 +62,10 @@ pub(super) struct SearchArgs {
     /// Stop starting new trials after this long (`90s`, `30m`, `2h`).
     #[arg(long, value_parser = parse_duration)]
     time_budget: Option<std::time::Duration>,
+    /// Candidates predicted slower than this many times the profile's latency budget are not
+    /// trained (lowest reward).
+    #[arg(long, default_value_t = 1.5)]
+    max_latency_factor: f64,
     /// Epochs per child.
     #[arg(long, default_value_t = 3)]
     epochs: usize,
@@ -250,6 +254,7 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         seed: args.seed,
         reward: RewardConfig::mnasnet(profile.budget.latency_ms),
         leads,
+        max_latency_ms: Some(profile.budget.latency_ms * args.max_latency_factor),
     };
     let mut best_quality = f64::NEG_INFINITY;
     let deadline = args.time_budget.map(|d| started + d);

@@ -43,6 +43,10 @@ pub struct SearchConfig {
     pub reward: RewardConfig,
     /// Input leads of the task.
     pub leads: usize,
+    /// Candidates predicted slower than this are not trained and get the lowest reward (the
+    /// reward's hard latency exponent would leave them little anyway; training them is most
+    /// of a search's time). `None`: no limit.
+    pub max_latency_ms: Option<f64>,
 }
 
 /// Errors of a search.
@@ -222,8 +226,19 @@ fn evaluate_trial(
         }
         Ok(cost) => {
             trial.costs = serde_json::to_value(&cost).unwrap_or_default();
-            trial.feasible = Some(cost.fits_memory);
-            if !cost.fits_memory {
+            let too_slow = config
+                .max_latency_ms
+                .is_some_and(|limit| cost.latency_ms > limit);
+            trial.feasible = Some(cost.fits_memory && !too_slow);
+            if too_slow && cost.fits_memory {
+                trial.status = TrialStatus::Done;
+                trial.reward = Some(INFEASIBLE_REWARD);
+                trial.metrics = serde_json::json!({"infeasible": [format!(
+                    "latency {:.2} ms beyond the search's limit of {:.2} ms",
+                    cost.latency_ms,
+                    config.max_latency_ms.unwrap_or(f64::INFINITY)
+                )]});
+            } else if !cost.fits_memory {
                 // Never trained: the device cannot hold it.
                 trial.status = TrialStatus::Done;
                 trial.reward = Some(INFEASIBLE_REWARD);

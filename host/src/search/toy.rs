@@ -99,7 +99,7 @@ impl TargetReward {
     /// A target drawn from `seed`, with `n_blocks` blocks (which must be allowed).
     pub(crate) fn with_blocks(space: &SearchSpace, seed: u64, n_blocks: usize) -> TargetReward {
         let decisions = space.decisions();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7a26_e7);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x007a_26e7);
         let mut choices: Vec<usize> = decisions
             .iter()
             .map(|d| rng.random_range(0..d.n_choices))

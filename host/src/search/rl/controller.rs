@@ -94,7 +94,7 @@ impl SavedTensor {
     }
 }
 
-/// The weights used by one forward pass: tracked (the variables) or detached (sampling).
+/// The variables' tensors, by role.
 struct Weights {
     choice_embedding: Tensor,
     clue_embedding: Tensor,
@@ -111,6 +111,7 @@ pub struct Controller {
     dtype: DType,
     device: Device,
     hidden: usize,
+    embedding: usize,
     temperature: f64,
     logit_clip: Option<f64>,
     decisions: Vec<Decision>,
@@ -168,6 +169,7 @@ impl Controller {
             dtype,
             device,
             hidden: h,
+            embedding: e,
             temperature: config.temperature,
             logit_clip: config.logit_clip,
             decisions: decisions.to_vec(),
@@ -227,15 +229,8 @@ impl Controller {
         Ok(())
     }
 
-    fn weights(&self, tracked: bool) -> Weights {
-        let get = |i: usize| {
-            let t = self.vars[i].as_tensor();
-            if tracked {
-                t.clone()
-            } else {
-                t.detach()
-            }
-        };
+    fn weights(&self) -> Weights {
+        let get = |i: usize| self.vars[i].as_tensor().clone();
         Weights {
             choice_embedding: get(0),
             clue_embedding: get(1),
@@ -248,84 +243,186 @@ impl Controller {
     }
 
     /// The embedding row fed at step `t` after `choices[..t]`.
-    fn input_row(&self, t: usize, choices: &[usize]) -> u32 {
+    fn input_row(&self, t: usize, choices: &[usize]) -> usize {
         if t == 0 {
             0
         } else {
-            (1 + self.offsets[t - 1] + choices[t - 1]) as u32
+            1 + self.offsets[t - 1] + choices[t - 1]
         }
     }
 
-    /// One LSTM step for a batch: rows of `choice_embedding` in, decision `t`'s (shaped)
-    /// logits `(B, n_t)` and the new state out.
-    fn step(
-        &self,
-        w: &Weights,
-        t: usize,
-        rows: &Tensor,
-        h: &Tensor,
-        c: &Tensor,
-    ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-        let gene = self.decisions[t].kind.gene().index();
-        let x = w
+    /// The logits after the temperature and the clip.
+    fn shape_logit(&self, logit: f64) -> f64 {
+        let logit = logit / self.temperature;
+        match self.logit_clip {
+            Some(clip) => clip * logit.tanh(),
+            None => logit,
+        }
+    }
+
+    /// Log-probabilities of every decision for a batch of teacher-forced sequences (each
+    /// `choices` entry as long as the decision sequence), as a `(T * B, N)` tensor whose row
+    /// `t * B + b` holds decision `t`'s log-softmax of sequence `b` in columns
+    /// `off_t .. off_t + n_t` and about `-1e9` elsewhere (masked before the softmax, so those
+    /// entries have probability 0 and carry no gradient).
+    fn log_probs(&self, sequences: &[&[usize]]) -> candle_core::Result<Tensor> {
+        let b = sequences.len();
+        let t_len = self.decisions.len();
+        let w = self.weights();
+        let (mut rows, mut genes) = (Vec::with_capacity(t_len * b), Vec::with_capacity(t_len * b));
+        for t in 0..t_len {
+            let gene = self.decisions[t].kind.gene().index() as u32;
+            for choices in sequences {
+                rows.push(self.input_row(t, choices) as u32);
+                genes.push(gene);
+            }
+        }
+        let rows = Tensor::new(rows.as_slice(), &self.device)?;
+        let genes = Tensor::new(genes.as_slice(), &self.device)?;
+        // Every step's input projection at once: (T * B, 4H).
+        let projected = w
             .choice_embedding
-            .index_select(rows, 0)?
-            .broadcast_add(&w.clue_embedding.narrow(0, gene, 1)?)?;
-        let gates = x
+            .index_select(&rows, 0)?
+            .add(&w.clue_embedding.index_select(&genes, 0)?)?
             .matmul(&w.w_ih)?
-            .add(&h.matmul(&w.w_hh)?)?
             .broadcast_add(&w.bias)?;
         let hd = self.hidden;
-        let sigmoid = |i: usize| candle_nn::ops::sigmoid(&gates.narrow(1, i * hd, hd)?);
-        let (i, f, o) = (sigmoid(0)?, sigmoid(1)?, sigmoid(3)?);
-        let g = gates.narrow(1, 2 * hd, hd)?.tanh()?;
-        let c = f.mul(c)?.add(&i.mul(&g)?)?;
-        let h = o.mul(&c.tanh()?)?;
-        let (off, n) = (self.offsets[t], self.decisions[t].n_choices);
-        let mut logits = h
-            .matmul(&w.head_w.narrow(1, off, n)?.contiguous()?)?
-            .broadcast_add(&w.head_b.narrow(0, off, n)?)?;
+        let zeros = Tensor::zeros((b, hd), self.dtype, &self.device)?;
+        let (mut h, mut c) = (zeros.clone(), zeros);
+        let mut hs = Vec::with_capacity(t_len);
+        for t in 0..t_len {
+            let gates = projected.narrow(0, t * b, b)?.add(&h.matmul(&w.w_hh)?)?;
+            let sigmoid = |i: usize| candle_nn::ops::sigmoid(&gates.narrow(1, i * hd, hd)?);
+            let (i, f, o) = (sigmoid(0)?, sigmoid(1)?, sigmoid(3)?);
+            let g = gates.narrow(1, 2 * hd, hd)?.tanh()?;
+            c = f.mul(&c)?.add(&i.mul(&g)?)?;
+            h = o.mul(&c.tanh()?)?;
+            hs.push(h.clone());
+        }
+        // Every head at once: (T * B, N), then each row keeps its own decision's columns.
+        let mut logits = Tensor::cat(&hs, 0)?
+            .matmul(&w.head_w)?
+            .broadcast_add(&w.head_b)?;
         if self.temperature != 1.0 {
             logits = logits.affine(1.0 / self.temperature, 0.0)?;
         }
         if let Some(clip) = self.logit_clip {
             logits = logits.tanh()?.affine(clip, 0.0)?;
         }
-        Ok((logits, h, c))
+        let total = self.total_choices();
+        let mut mask = vec![MASKED; t_len * b * total];
+        for t in 0..t_len {
+            let (off, n) = (self.offsets[t], self.decisions[t].n_choices);
+            for row in t * b..(t + 1) * b {
+                mask[row * total + off..row * total + off + n].fill(0.0);
+            }
+        }
+        let mask =
+            Tensor::from_vec(mask, (t_len * b, total), &self.device)?.to_dtype(self.dtype)?;
+        candle_nn::ops::log_softmax(&logits.add(&mask)?, 1)
     }
 
-    fn zero_state(&self, batch: usize) -> candle_core::Result<(Tensor, Tensor)> {
-        let zeros = Tensor::zeros((batch, self.hidden), self.dtype, &self.device)?;
-        Ok((zeros.clone(), zeros))
+    fn total_choices(&self) -> usize {
+        self.decisions.iter().map(|d| d.n_choices).sum()
     }
 
-    /// Runs the policy once; `choose` picks the choice at each step from its distribution
-    /// (f64, summing to 1) and the steps so far. Returns the choices and the distributions.
+    fn check_sequence(&self, choices: &[usize]) -> candle_core::Result<()> {
+        if choices.len() != self.decisions.len() {
+            candle_core::bail!(
+                "{} choices for {} decisions",
+                choices.len(),
+                self.decisions.len()
+            );
+        }
+        if let Some((t, (&k, d))) = choices
+            .iter()
+            .zip(&self.decisions)
+            .enumerate()
+            .find(|(_, (&k, d))| k >= d.n_choices)
+        {
+            candle_core::bail!("choice {k} of decision {t}, which has {}", d.n_choices);
+        }
+        Ok(())
+    }
+
+    /// Runs the policy once on the host (f64 arithmetic on a copy of the weights, much faster
+    /// than candle's per-op overhead for one sequence); `choose` picks the choice at each step
+    /// from its distribution. Returns the choices and the distributions. The same function as
+    /// [`Self::log_probs`], which the tests check.
     fn unroll(
         &self,
         mut choose: impl FnMut(usize, &[f64]) -> usize,
     ) -> candle_core::Result<(Vec<usize>, Vec<Vec<f64>>)> {
-        let w = self.weights(false);
-        let (mut h, mut c) = self.zero_state(1)?;
-        let mut choices = Vec::with_capacity(self.decisions.len());
-        let mut dists = Vec::with_capacity(self.decisions.len());
-        for t in 0..self.decisions.len() {
-            let rows = Tensor::new(&[self.input_row(t, &choices)], &self.device)?;
-            let (logits, h2, c2) = self.step(&w, t, &rows, &h, &c)?;
-            (h, c) = (h2, c2);
-            let logits = logits
+        let host = |i: usize| -> candle_core::Result<Vec<f64>> {
+            self.vars[i]
+                .as_tensor()
                 .flatten_all()?
                 .to_dtype(DType::F64)?
-                .to_vec1::<f64>()?;
+                .to_vec1::<f64>()
+        };
+        let (choice_embedding, clue_embedding, w_ih, w_hh, bias, head_w, head_b) = (
+            host(0)?,
+            host(1)?,
+            host(2)?,
+            host(3)?,
+            host(4)?,
+            host(5)?,
+            host(6)?,
+        );
+        let (hd, e, total) = (self.hidden, self.embedding, self.total_choices());
+        let (mut h, mut c) = (vec![0.0; hd], vec![0.0; hd]);
+        let mut x = vec![0.0; e];
+        let mut gates = vec![0.0; 4 * hd];
+        let t_len = self.decisions.len();
+        let mut choices = Vec::with_capacity(t_len);
+        let mut dists = Vec::with_capacity(t_len);
+        let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+        for t in 0..t_len {
+            let row = self.input_row(t, &choices);
+            let gene = self.decisions[t].kind.gene().index();
+            for (k, xk) in x.iter_mut().enumerate() {
+                *xk = choice_embedding[row * e + k] + clue_embedding[gene * e + k];
+            }
+            gates.copy_from_slice(&bias);
+            for (k, &xk) in x.iter().enumerate() {
+                let w_row = &w_ih[k * 4 * hd..(k + 1) * 4 * hd];
+                for (g, w) in gates.iter_mut().zip(w_row) {
+                    *g += xk * w;
+                }
+            }
+            for (k, &hk) in h.iter().enumerate() {
+                let w_row = &w_hh[k * 4 * hd..(k + 1) * 4 * hd];
+                for (g, w) in gates.iter_mut().zip(w_row) {
+                    *g += hk * w;
+                }
+            }
+            for j in 0..hd {
+                let (i, f) = (sigmoid(gates[j]), sigmoid(gates[hd + j]));
+                let (g, o) = (gates[2 * hd + j].tanh(), sigmoid(gates[3 * hd + j]));
+                c[j] = f * c[j] + i * g;
+                h[j] = o * c[j].tanh();
+            }
+            let (off, n) = (self.offsets[t], self.decisions[t].n_choices);
+            let mut logits = head_b[off..off + n].to_vec();
+            for (k, &hk) in h.iter().enumerate() {
+                let w_row = &head_w[k * total + off..k * total + off + n];
+                for (l, w) in logits.iter_mut().zip(w_row) {
+                    *l += hk * w;
+                }
+            }
+            for l in &mut logits {
+                *l = self.shape_logit(*l);
+            }
             let dist = softmax(&logits);
-            let k = choose(t, &dist).min(dist.len() - 1);
+            let k = choose(t, &dist).min(n - 1);
             choices.push(k);
             dists.push(dist);
         }
         Ok((choices, dists))
     }
 
-    /// Samples a choice sequence (every decision, inactive ones too) with `rng`.
+    /// Samples a choice sequence (every decision, inactive ones too) with `rng`: one uniform
+    /// draw per decision, inverted through the cumulative distribution.
     pub fn sample(&self, rng: &mut impl Rng) -> candle_core::Result<Vec<usize>> {
         let (choices, _) = self.unroll(|_, dist| {
             let u: f64 = rng.random();
@@ -342,19 +439,6 @@ impl Controller {
         Ok(choices)
     }
 
-    /// The policy's distribution at every step when fed `choices` (teacher forcing).
-    pub fn probabilities_along(&self, choices: &[usize]) -> candle_core::Result<Vec<Vec<f64>>> {
-        if choices.len() != self.decisions.len() {
-            candle_core::bail!(
-                "{} choices for {} decisions",
-                choices.len(),
-                self.decisions.len()
-            );
-        }
-        let (_, dists) = self.unroll(|t, _| choices[t])?;
-        Ok(dists)
-    }
-
     /// The most likely choice at each step, feeding back its own choices (greedy decoding),
     /// with the distribution at every step.
     pub fn greedy(&self) -> candle_core::Result<(Vec<usize>, Vec<Vec<f64>>)> {
@@ -363,6 +447,34 @@ impl Controller {
                 .reduce(|best, k| if dist[k] > dist[best] { k } else { best })
                 .unwrap_or(0)
         })
+    }
+
+    /// The policy's distribution at every step when fed `choices` (teacher forcing), computed
+    /// with the host arithmetic of [`Self::sample`].
+    pub fn probabilities_along(&self, choices: &[usize]) -> candle_core::Result<Vec<Vec<f64>>> {
+        self.check_sequence(choices)?;
+        Ok(self.unroll(|t, _| choices[t])?.1)
+    }
+
+    /// [`Self::probabilities_along`] computed by the candle graph that [`Self::loss`]
+    /// differentiates (to check that sampling and learning use the same policy).
+    pub fn probabilities_along_graph(
+        &self,
+        choices: &[usize],
+    ) -> candle_core::Result<Vec<Vec<f64>>> {
+        self.check_sequence(choices)?;
+        let rows = self
+            .log_probs(&[choices])?
+            .exp()?
+            .to_dtype(DType::F64)?
+            .to_vec2::<f64>()?;
+        Ok(rows
+            .iter()
+            .enumerate()
+            .map(|(t, row)| {
+                row[self.offsets[t]..self.offsets[t] + self.decisions[t].n_choices].to_vec()
+            })
+            .collect())
     }
 
     /// The REINFORCE loss of a batch of episodes, a scalar tensor:
@@ -376,54 +488,41 @@ impl Controller {
         if b == 0 {
             candle_core::bail!("a loss needs at least one episode");
         }
-        if let Some(e) = episodes
-            .iter()
-            .find(|e| e.choices.len() != t_len || e.active.len() != t_len)
-        {
-            candle_core::bail!(
-                "an episode has {} choices and {} flags for {t_len} decisions",
-                e.choices.len(),
-                e.active.len()
-            );
+        for e in episodes {
+            self.check_sequence(&e.choices)?;
+            if e.active.len() != t_len {
+                candle_core::bail!("{} active flags for {t_len} decisions", e.active.len());
+            }
         }
-        let w = self.weights(true);
-        let (mut h, mut c) = self.zero_state(b)?;
-        let mut terms = Vec::with_capacity(t_len);
+        let sequences: Vec<&[usize]> = episodes.iter().map(|e| e.choices.as_slice()).collect();
+        let log_p = self.log_probs(&sequences)?;
+        // Host-built weights, row t * B + b: -advantage / B on the chosen entry (policy
+        // gradient) and entropy_weight / B on the row (H = -sum p log p); zero where inactive.
+        let total = self.total_choices();
+        let mut pick = vec![0f64; t_len * b * total];
+        let mut ent = vec![0f64; t_len * b];
         for t in 0..t_len {
-            let n = self.decisions[t].n_choices;
-            let rows: Vec<u32> = episodes
-                .iter()
-                .map(|e| self.input_row(t, &e.choices))
-                .collect();
-            let rows = Tensor::new(rows.as_slice(), &self.device)?;
-            let (logits, h2, c2) = self.step(&w, t, &rows, &h, &c)?;
-            (h, c) = (h2, c2);
-            // Host-built weights: -advantage / B on the chosen entry (policy gradient) and
-            // entropy_weight / B on every entry (H = -sum p log p), zero where inactive.
-            let mut pick = vec![0f64; b * n];
-            let mut ent = vec![0f64; b];
             for (i, e) in episodes.iter().enumerate() {
                 if e.active[t] {
-                    if e.choices[t] >= n {
-                        candle_core::bail!("choice {} of decision {t} has {n}", e.choices[t]);
-                    }
-                    pick[i * n + e.choices[t]] = -e.advantage / b as f64;
-                    ent[i] = entropy_weight / b as f64;
+                    let row = t * b + i;
+                    pick[row * total + self.offsets[t] + e.choices[t]] = -e.advantage / b as f64;
+                    ent[row] = entropy_weight / b as f64;
                 }
             }
-            let pick = Tensor::from_vec(pick, (b, n), &self.device)?.to_dtype(self.dtype)?;
-            let ent = Tensor::from_vec(ent, (b, 1), &self.device)?.to_dtype(self.dtype)?;
-            let log_p = candle_nn::ops::log_softmax(&logits, 1)?;
-            let p_log_p = log_p.exp()?.mul(&log_p)?;
-            let term = log_p
-                .mul(&pick)?
-                .sum_all()?
-                .add(&p_log_p.broadcast_mul(&ent)?.sum_all()?)?;
-            terms.push(term);
         }
-        Tensor::stack(&terms, 0)?.sum_all()
+        let pick =
+            Tensor::from_vec(pick, (t_len * b, total), &self.device)?.to_dtype(self.dtype)?;
+        let ent = Tensor::from_vec(ent, (t_len * b, 1), &self.device)?.to_dtype(self.dtype)?;
+        let p_log_p = log_p.exp()?.mul(&log_p)?;
+        log_p
+            .mul(&pick)?
+            .sum_all()?
+            .add(&p_log_p.broadcast_mul(&ent)?.sum_all()?)
     }
 }
+
+/// The additive mask of the columns outside a row's decision.
+const MASKED: f64 = -1e9;
 
 /// A numerically stable softmax in f64.
 fn softmax(logits: &[f64]) -> Vec<f64> {

@@ -12,7 +12,10 @@
 //! than [`MAX_PENDING`] proposals ago) is learnt from `space.encode`'s sequence instead, whose
 //! inactive choices are 0.
 //!
-//! Everything runs on the CPU in f32 (the controller is tiny; a step is microseconds).
+//! Everything runs on the CPU: the weights and the loss's graph in candle (f32), sampling in
+//! plain f64 arithmetic on a copy of the weights (candle's per-op overhead made a proposal
+//! 5 ms; it is under 1 ms now, and a test checks that both compute the same policy). An
+//! update of batch 5 on a 31-decision space takes about 14 ms.
 //!
 //! # Saved state
 //!
@@ -66,25 +69,35 @@ pub struct RlConfig {
     pub batch: usize,
     /// Softmax temperature (the logits are divided by it), positive.
     pub temperature: f64,
-    /// `Some(c)`: logits squashed to `c * tanh(logits)` (ENAS uses 2.5); `None`: unbounded.
+    /// `Some(c)`: logits squashed to `c * tanh(logits)` (ENAS uses 2.5), which caps every
+    /// probability but also stops the gradient of a saturated logit; `None`: unbounded.
     pub logit_clip: Option<f64>,
     /// Seed of the weights' initialisation (sampling uses the caller's generator).
     pub seed: u64,
 }
 
 impl Default for RlConfig {
-    /// Hidden 64, embedding 32, lr 0.0035, baseline decay 0.9, entropy weight 1e-4, batch 5,
-    /// temperature 1, logit clip 2.5, seed 0.
+    /// Hidden 64, embedding 32, lr 0.0035 (ENAS), baseline decay 0.9, entropy weight 0.01,
+    /// batch 5, temperature 1, no logit clip, seed 0.
+    ///
+    /// The entropy weight and the clip depart from ENAS (1e-4 and 2.5) because of what the
+    /// toy reward of `learns_a_known_reward_far_faster_than_random_search` showed at 500
+    /// trials (seeds 20 to 39): with ENAS's values 8 of 20 runs ended with some decision below
+    /// 0.8 on the target choice and 5 never proposed the target (a decision locks on a wrong
+    /// choice: a saturated tanh passes almost no gradient, and 1e-4 of entropy does not hold
+    /// exploration open); without the clip, 2 of 20 locked; without the clip and with 0.01 of
+    /// entropy, none of those 20 and 1 of 60 seeds in all ended below 0.8 (and it still found
+    /// the target). 0.02 of entropy keeps every decision below 0.8.
     fn default() -> RlConfig {
         RlConfig {
             hidden: 64,
             embedding: 32,
             lr: 0.0035,
             baseline_decay: 0.9,
-            entropy_weight: 1e-4,
+            entropy_weight: 0.01,
             batch: 5,
             temperature: 1.0,
-            logit_clip: Some(2.5),
+            logit_clip: None,
             seed: 0,
         }
     }
