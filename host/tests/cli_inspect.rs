@@ -1,29 +1,12 @@
 //! `ecgnas data inspect --task ... --json` on real and synthetic data.
-// Tests tell on stderr when they skip for want of the shared data.
-#![allow(clippy::print_stderr)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde::Deserialize;
 
-/// The shared PhysioNet folder, or `None` with a printed notice.
-fn shared_data(folder: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("ECGNAS_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    let path = root.join(folder);
-    if path.is_dir() {
-        Some(path)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent; this test needs the shared PhysioNet data",
-            path.display()
-        );
-        None
-    }
-}
+mod common;
+use common::shared_data;
 
 // The documented --json shape, read back with unknown fields refused, so that a change of
 // schema fails here.

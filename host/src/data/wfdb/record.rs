@@ -98,22 +98,24 @@ impl WfdbRecord {
     /// The physical value of a digital sample of one signal, `(digital - baseline) / gain` in
     /// f64 as PhysioNet's readers compute it; `None` for the invalid-sample code.
     pub fn physical_value(&self, signal: usize, digital: i32) -> Option<f64> {
-        let spec = &self.header.signals[signal];
-        if self.format(signal).map(|f| f.invalid_code()) == Some(digital) {
-            return None;
-        }
-        Some((f64::from(digital) - spec.baseline as f64) / spec.gain)
+        self.to_physical(signal)(digital)
     }
 
     /// Physical values of one signal as f32; NaN for invalid samples.
     pub fn physical(&self, signal: usize) -> Vec<f32> {
+        let convert = self.to_physical(signal);
         self.samples[signal]
             .iter()
-            .map(|&d| {
-                self.physical_value(signal, d)
-                    .map_or(f32::NAN, |v| v as f32)
-            })
+            .map(|&d| convert(d).map_or(f32::NAN, |v| v as f32))
             .collect()
+    }
+
+    /// The digital-to-physical conversion of one signal, its constants looked up once.
+    fn to_physical(&self, signal: usize) -> impl Fn(i32) -> Option<f64> {
+        let spec = &self.header.signals[signal];
+        let invalid = self.format(signal).map(|f| f.invalid_code());
+        let (baseline, gain) = (spec.baseline as f64, spec.gain);
+        move |digital| (Some(digital) != invalid).then(|| (f64::from(digital) - baseline) / gain)
     }
 
     /// Number of invalid-sample codes in one signal.
