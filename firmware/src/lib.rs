@@ -3,8 +3,9 @@
 //!
 //! `no_std`, no heap, no panic reachable from any input: every kernel checks all lengths and
 //! parameters first and returns a [`kernels::KernelError`] instead. No floating point on the
-//! int8 path. Compiled for the host, this same crate is the int8 reference that ecgnas's export,
-//! verification and cost model call, so host and device compute bit-identical results and the
+//! int8 path (only the preprocessing before the input quantisation is f32). Compiled for the
+//! host, this same crate is the int8 reference that ecgnas's export, verification and cost
+//! model call, so host and device compute bit-identical results and the
 //! host predicts SRAM with the device's own planner.
 //!
 //! Modules:
@@ -14,7 +15,9 @@
 //!   [`kernels::depthwise1d`], [`kernels::dense`], [`kernels::max_pool`],
 //!   [`kernels::avg_pool`], [`kernels::global_avg_pool`], [`kernels::add`] and the output
 //!   decisions in [`kernels::activation`];
-//! - [`arena`]: TFLM's greedy memory planner, lifetimes in, offsets and arena bytes out.
+//! - [`arena`]: TFLM's greedy memory planner, lifetimes in, offsets and arena bytes out;
+//! - [`model`]: a whole network as a static layer plan over one planned arena;
+//! - [`preprocess`]: the search space's preprocessing in f32 and the input quantisation.
 //!
 //! Cargo features: `host` (off by default) adds host-only helpers that use floating point.
 #![no_std]
@@ -26,4 +29,6 @@ extern crate std;
 
 pub mod arena;
 pub mod kernels;
+pub mod model;
+pub mod preprocess;
 pub mod quant;

@@ -8,6 +8,8 @@
 //! - [`pipeline`]: a task's examples at the device's rate, preprocessed for a candidate;
 //! - [`train`]: a candidate as a candle network, trained and evaluated;
 //! - [`metrics`]: the benchmark metrics (Se, +P, F1, AUROC, Challenge scores);
+//! - [`export`]: a trained network as a model folder (safetensors, ONNX f32 and int8 QDQ, the
+//!   int8 layer plan the firmware runs) and back;
 //! - [`cost`]: hardware profiles and what a candidate costs on a chip;
 //! - [`search`]: strategies, the reward and the search loop;
 //! - [`store`]: the trial store of a search;
@@ -17,6 +19,7 @@
 pub mod cli;
 pub mod cost;
 pub mod data;
+pub mod export;
 pub mod metrics;
 pub mod pipeline;
 pub mod search;

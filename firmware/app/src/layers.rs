@@ -12,7 +12,10 @@
 use core::fmt;
 
 use ecgnas_firmware::kernels::conv1d::{conv1d, conv1d_scalar, Conv1dParams};
-use ecgnas_firmware::kernels::depthwise1d::{depthwise_conv1d, Depthwise1dParams};
+use ecgnas_firmware::kernels::dense::{dense, dense_scalar, DenseParams};
+use ecgnas_firmware::kernels::depthwise1d::{
+    depthwise_conv1d, depthwise_conv1d_scalar, Depthwise1dParams,
+};
 use ecgnas_firmware::kernels::{Clamp, KernelError, Padding, PerChannelQuant};
 
 /// The operator of a layer.
@@ -29,6 +32,13 @@ pub enum Op {
     Depthwise {
         /// Channels, in and out.
         channels: usize,
+    },
+    /// A dense layer, [`dense`], on `length * channels` features (a flattened tensor).
+    Dense {
+        /// Channels of the flattened tensor (the features are `length * channels`).
+        channels: usize,
+        /// Output features.
+        out_features: usize,
     },
 }
 
@@ -48,12 +58,12 @@ pub struct Layer {
     /// Fused ReLU (clamp at the output zero point) or no activation.
     pub relu: bool,
     /// CMSIS-NN 99f736a on QEMU mps2-an386, instructions per MAC times 100
-    /// (BENCHMARKS.md section 6).
+    /// (BENCHMARKS.md section 6); 0 where not measured.
     pub cmsis_nn_centi: u32,
 }
 
 /// The benchmark, in the order of BENCHMARKS.md section 6.
-pub const LAYERS: [Layer; 7] = [
+pub const LAYERS: [Layer; 8] = [
     Layer {
         name: "first_1to16_k7s2",
         op: Op::Conv {
@@ -132,6 +142,18 @@ pub const LAYERS: [Layer; 7] = [
         relu: false,
         cmsis_nn_centi: 2250,
     },
+    Layer {
+        name: "dense_640to32",
+        op: Op::Dense {
+            channels: 16,
+            out_features: 32,
+        },
+        length: 40,
+        kernel: 1,
+        stride: 1,
+        relu: true,
+        cmsis_nn_centi: 0,
+    },
 ];
 
 /// A size of a layer, for the compile-time workspace bounds.
@@ -155,12 +177,19 @@ impl Layer {
                 out_channels,
             } => (in_channels, out_channels),
             Op::Depthwise { channels } => (channels, channels),
+            Op::Dense {
+                channels,
+                out_features,
+            } => (channels, out_features),
         }
     }
 
     /// Output length with `Same` padding and dilation 1 (the kernels compute it again and
     /// reject a buffer of any other length, so this only sizes the [`Workspace`]).
     pub const fn out_length(&self) -> usize {
+        if let Op::Dense { .. } = self.op {
+            return 1;
+        }
         let padded = self.length + 2 * Padding::Same.amount(self.kernel, 1);
         (padded - self.kernel) / self.stride + 1
     }
@@ -176,6 +205,7 @@ impl Layer {
             Dim::Weights => match self.op {
                 Op::Conv { .. } => cout * self.kernel * cin,
                 Op::Depthwise { .. } => self.kernel * cin,
+                Op::Dense { .. } => self.length * cin * cout,
             },
             Dim::Output => self.out_length() * cout,
         }
@@ -246,6 +276,13 @@ pub fn fnv1a(bytes: &[i8]) -> u32 {
     })
 }
 
+/// Folds a case's hash into a running FNV-1a hash (its four bytes, little-endian).
+pub fn combine(hash: u32, value: u32) -> u32 {
+    value.to_le_bytes().iter().fold(hash, |hash, &b| {
+        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
 /// Why a layer could not be benchmarked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchError {
@@ -260,6 +297,9 @@ pub enum BenchError {
         /// The reference's value.
         expected: i8,
     },
+    /// The optimised path and the reference path returned different results (one an error,
+    /// or two different errors).
+    Disagree,
     /// A layer is larger than the [`Workspace`] (cannot happen for [`LAYERS`]).
     Workspace,
 }
@@ -281,6 +321,9 @@ impl fmt::Display for BenchError {
             } => write!(
                 f,
                 "self-check failed: output[{index}] = {got}, reference {expected}"
+            ),
+            BenchError::Disagree => f.write_str(
+                "self-check failed: the fast and the scalar path returned different results",
             ),
             BenchError::Workspace => f.write_str("layer does not fit the workspace"),
         }
@@ -361,11 +404,19 @@ impl Workspace {
                 output_offset,
                 clamp,
             }),
+            Op::Dense { out_features, .. } => Params::Dense(DenseParams {
+                in_features: layer.length * cin,
+                out_features,
+                input_offset,
+                output_offset,
+                clamp,
+            }),
         };
         let (n_in, n_w, n_out) = params.lens()?;
         let terms = match layer.op {
             Op::Conv { .. } => layer.kernel * cin,
             Op::Depthwise { .. } => layer.kernel,
+            Op::Dense { .. } => layer.length * cin,
         };
         let base_shift = -(7 + (terms.max(1).ilog2() / 2) as i32);
 
@@ -433,6 +484,7 @@ impl Workspace {
 enum Params {
     Conv(Conv1dParams),
     Depthwise(Depthwise1dParams),
+    Dense(DenseParams),
 }
 
 impl Params {
@@ -441,6 +493,7 @@ impl Params {
         match self {
             Params::Conv(p) => Ok((p.input_len()?, p.weights_len()?, p.output_len()?)),
             Params::Depthwise(p) => Ok((p.input_len()?, p.weights_len()?, p.output_len()?)),
+            Params::Dense(p) => Ok((p.in_features, p.weights_len()?, p.out_features)),
         }
     }
 }
@@ -466,22 +519,24 @@ impl Case<'_> {
         match &self.params {
             Params::Conv(p) => p.macs(),
             Params::Depthwise(p) => p.macs(),
+            Params::Dense(p) => p.macs(),
         }
     }
 
-    /// The benchmarked call: the kernel's entry point (`conv1d`, which picks its fastest path,
-    /// or `depthwise_conv1d`) with its checks and requantisation, into the output buffer.
+    /// The benchmarked call: the kernel's entry point (`conv1d`, `depthwise_conv1d` or
+    /// `dense`, each picking its fastest path for the target: the DSP path on the Cortex-M4)
+    /// with its checks and requantisation, into the output buffer.
     #[inline(never)]
     pub fn run(&mut self) -> Result<(), KernelError> {
         let quant = PerChannelQuant {
             multipliers: self.multipliers,
             shifts: self.shifts,
         };
+        let (input, weights, bias) = (self.input, self.weights, self.bias);
         match &self.params {
-            Params::Conv(p) => conv1d(p, &quant, self.input, self.weights, self.bias, self.output),
-            Params::Depthwise(p) => {
-                depthwise_conv1d(p, &quant, self.input, self.weights, self.bias, self.output)
-            }
+            Params::Conv(p) => conv1d(p, &quant, input, weights, bias, self.output),
+            Params::Depthwise(p) => depthwise_conv1d(p, &quant, input, weights, bias, self.output),
+            Params::Dense(p) => dense(p, &quant, input, weights, bias, self.output),
         }
     }
 
@@ -490,40 +545,26 @@ impl Case<'_> {
         self.output
     }
 
-    /// Checks the last [`Case::run`] against a second path through the library: a standard
-    /// convolution against `conv1d_scalar` (the general loop every fast path must equal), a
-    /// depthwise one channel by channel against a 1 -> 1 `conv1d_scalar`.
+    /// Checks the last [`Case::run`] against the scalar path of the same kernel
+    /// (`conv1d_scalar`, `depthwise_conv1d_scalar`, `dense_scalar`: the reference every fast
+    /// path must equal bit for bit), and a depthwise layer also channel by channel against a
+    /// 1 -> 1 `conv1d_scalar`.
     pub fn self_check(&mut self) -> Result<(), BenchError> {
+        let quant = PerChannelQuant {
+            multipliers: self.multipliers,
+            shifts: self.shifts,
+        };
+        let (input, weights, bias) = (self.input, self.weights, self.bias);
         match self.params {
-            Params::Conv(p) => {
-                let quant = PerChannelQuant {
-                    multipliers: self.multipliers,
-                    shifts: self.shifts,
-                };
-                conv1d_scalar(
-                    &p,
-                    &quant,
-                    self.input,
-                    self.weights,
-                    self.bias,
-                    self.reference,
-                )?;
+            Params::Conv(p) => conv1d_scalar(&p, &quant, input, weights, bias, self.reference)?,
+            Params::Depthwise(p) => {
+                depthwise_conv1d_scalar(&p, &quant, input, weights, bias, self.reference)?;
+                compare(self.output, self.reference)?;
+                self.depthwise_reference(&p)?;
             }
-            Params::Depthwise(p) => self.depthwise_reference(&p)?,
+            Params::Dense(p) => dense_scalar(&p, &quant, input, weights, bias, self.reference)?,
         }
-        match self
-            .output
-            .iter()
-            .zip(self.reference.iter())
-            .position(|(a, b)| a != b)
-        {
-            None => Ok(()),
-            Some(index) => Err(BenchError::Mismatch {
-                index,
-                got: self.output[index],
-                expected: self.reference[index],
-            }),
-        }
+        compare(self.output, self.reference)
     }
 
     /// Channel `c` of a depthwise convolution is a 1 -> 1 convolution of input column `c`
@@ -579,6 +620,179 @@ impl Case<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// `Ok` when `got` equals `expected` element for element, else the first difference.
+fn compare(got: &[i8], expected: &[i8]) -> Result<(), BenchError> {
+    match got.iter().zip(expected).position(|(a, b)| a != b) {
+        None if got.len() == expected.len() => Ok(()),
+        None => Err(BenchError::Mismatch {
+            index: got.len().min(expected.len()),
+            got: 0,
+            expected: 0,
+        }),
+        Some(index) => Err(BenchError::Mismatch {
+            index,
+            got: got[index],
+            expected: expected[index],
+        }),
+    }
+}
+
+/// How many random cases [`Workspace::random_case`] runs after the benchmark.
+pub const RANDOM_CASES: u32 = 50;
+
+/// The seed of the random cases.
+pub const RANDOM_SEED: u32 = 0x5eed_d5b1;
+
+impl Workspace {
+    /// One random case: a random shape (conv1d, depthwise or dense, small enough for the
+    /// workspace), random data over the full int8 range, random offsets, clamps, biases,
+    /// multipliers (mostly Q31 in `[2^30, 2^31)`, sometimes any value) and shifts
+    /// (`-31..=4`). Runs the kernel's entry point (on the Cortex-M4 its DSP path) and its scalar
+    /// path and checks that both give the same result, error or output, bit for bit. Returns
+    /// the FNV-1a hash of the output (or of nothing, for an error), which the host compares.
+    pub fn random_case(&mut self, rng: &mut XorShift32) -> Result<u32, BenchError> {
+        let op = rng.range(0, 2);
+        let cin = rng.range(1, 24) as usize;
+        let cout = rng.range(1, 24) as usize;
+        let length = rng.range(1, 64) as usize;
+        let kernel = rng.range(1, 9) as usize;
+        let stride = rng.range(1, 3) as usize;
+        let dilation = if rng.range(0, 3) == 0 { 2 } else { 1 };
+        let padding = if rng.range(0, 1) == 0 {
+            Padding::Same
+        } else {
+            Padding::Valid
+        };
+        let input_offset = rng.range(-127, 128);
+        let output_offset = rng.range(-128, 127);
+        let (a, b) = (rng.range(-128, 127) as i8, rng.range(-128, 127) as i8);
+        let clamp = match rng.range(0, 2) {
+            0 => Clamp::NONE,
+            1 => Clamp::relu(output_offset as i8),
+            _ => Clamp {
+                min: a.min(b),
+                max: a.max(b),
+            },
+        };
+        let params = match op {
+            0 => Params::Conv(Conv1dParams {
+                length,
+                in_channels: cin,
+                out_channels: cout,
+                kernel,
+                stride,
+                dilation,
+                padding,
+                input_offset,
+                output_offset,
+                clamp,
+            }),
+            1 => Params::Depthwise(Depthwise1dParams {
+                length,
+                channels: cin,
+                kernel,
+                stride,
+                dilation,
+                padding,
+                input_offset,
+                output_offset,
+                clamp,
+            }),
+            _ => Params::Dense(DenseParams {
+                in_features: length * cin,
+                // At most 24 * 64 * 24 weights would not fit; keep the matrix in the workspace.
+                out_features: cout.min(MAX_WEIGHTS / (length * cin)),
+                input_offset,
+                output_offset,
+                clamp,
+            }),
+        };
+        let channels = match params {
+            Params::Conv(_) => cout,
+            Params::Depthwise(_) => cin,
+            Params::Dense(p) => p.out_features,
+        };
+        let (n_in, n_w, n_out) = match params.lens() {
+            Ok(lens) => lens,
+            // A window longer than the padded input: both paths must refuse it alike.
+            Err(_) => (length * cin, kernel * cin * cout, 0),
+        };
+        let Workspace {
+            input,
+            weights,
+            output,
+            reference,
+            bias,
+            multipliers,
+            shifts,
+            ..
+        } = self;
+        let input = input.get_mut(..n_in).ok_or(BenchError::Workspace)?;
+        let weights = weights.get_mut(..n_w).ok_or(BenchError::Workspace)?;
+        let output = output.get_mut(..n_out).ok_or(BenchError::Workspace)?;
+        let reference = reference.get_mut(..n_out).ok_or(BenchError::Workspace)?;
+        let bias = bias.get_mut(..channels).ok_or(BenchError::Workspace)?;
+        let multipliers = multipliers
+            .get_mut(..channels)
+            .ok_or(BenchError::Workspace)?;
+        let shifts = shifts.get_mut(..channels).ok_or(BenchError::Workspace)?;
+        for x in input.iter_mut() {
+            *x = rng.next_u32() as i8;
+        }
+        for w in weights.iter_mut() {
+            *w = rng.next_u32() as i8;
+        }
+        let wide_bias = rng.range(0, 3) == 0;
+        for ((b, m), s) in bias
+            .iter_mut()
+            .zip(multipliers.iter_mut())
+            .zip(shifts.iter_mut())
+        {
+            *b = if wide_bias {
+                rng.next_u32() as i32
+            } else {
+                rng.range(-20000, 20000)
+            };
+            *m = match rng.range(0, 15) {
+                0 => rng.next_u32() as i32,
+                1 => 0,
+                _ => (1 << 30) | (rng.next_u32() >> 2) as i32,
+            };
+            *s = rng.range(-31, 4);
+        }
+        output.fill(0x55);
+        reference.fill(0x55);
+        let quant = PerChannelQuant {
+            multipliers,
+            shifts,
+        };
+        let (input, weights, bias) = (&*input, &*weights, &*bias);
+        let (fast, slow) = match &params {
+            Params::Conv(p) => (
+                conv1d(p, &quant, input, weights, bias, output),
+                conv1d_scalar(p, &quant, input, weights, bias, reference),
+            ),
+            Params::Depthwise(p) => (
+                depthwise_conv1d(p, &quant, input, weights, bias, output),
+                depthwise_conv1d_scalar(p, &quant, input, weights, bias, reference),
+            ),
+            Params::Dense(p) => (
+                dense(p, &quant, input, weights, bias, output),
+                dense_scalar(p, &quant, input, weights, bias, reference),
+            ),
+        };
+        if fast != slow {
+            return Err(BenchError::Disagree);
+        }
+        compare(output, reference)?;
+        Ok(if fast.is_ok() {
+            fnv1a(output)
+        } else {
+            fnv1a(&[])
+        })
     }
 }
 

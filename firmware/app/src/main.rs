@@ -1,11 +1,14 @@
 //! The ecgnas kernel benchmark on QEMU's `mps2-an386` (Cortex-M4F).
 //!
-//! Runs each layer of [`layers::LAYERS`] once through the firmware's kernels, times the call
-//! with SysTick, checks the output against a second path through the library (see
-//! [`layers::Case::self_check`]) and prints one table row per layer: MACs, instructions,
-//! instructions per MAC (with CMSIS-NN's figure beside it) and the FNV-1a checksum of the
-//! output. Then one `checksum <layer> <hex>` line per layer, which `scripts/qemu-smoke.sh`
-//! compares with the host build of the same kernels (`host-check/`).
+//! Runs each layer of [`layers::LAYERS`] once through the firmware's kernels (their DSP paths on
+//! this Cortex-M4), times the call with SysTick, checks the output bit for bit against the
+//! kernel's scalar path (see [`layers::Case::self_check`]) and prints one table row per layer:
+//! MACs, instructions, instructions per MAC (with CMSIS-NN's figure beside it) and the FNV-1a
+//! checksum of the output. Then [`layers::RANDOM_CASES`] random shapes and values
+//! ([`layers::Workspace::random_case`]), each run through the DSP and the scalar path and
+//! compared bit for bit. Last, one `checksum <layer> <hex>` line per layer and one for the
+//! random cases, which `scripts/qemu-smoke.sh` compares with the host build of the same
+//! kernels (`host-check/`).
 //!
 //! Timing: under QEMU's `-icount shift=0` one instruction takes 1 ns of virtual time and
 //! SysTick, clocked from the 25 MHz core clock, ticks every 40 ns, so one tick is exactly 40
@@ -13,7 +16,8 @@
 //! QEMU instruction counts, not Cortex-M4 cycles. QEMU has no DWT cycle counter.
 //!
 //! Exit status (semihosting `SYS_EXIT_EXTENDED`, QEMU's own status): 0 all layers ran and
-//! matched their reference, 1 a kernel returned an error, 2 a self-check mismatch, 3 a layer
+//! matched their reference, 1 a kernel returned an error, 2 a mismatch between the DSP and the
+//! scalar path (benchmark layer or random case), 3 a layer
 //! too large for the workspace, 4 a layer ran too long to time (2^24 ticks), 5 the core
 //! peripherals were already taken, 101 a panic.
 
@@ -29,7 +33,7 @@ use cortex_m::peripheral::SYST;
 use cortex_m_rt::entry;
 use semihosting::{println, process};
 
-use layers::{BenchError, Workspace, LAYERS};
+use layers::{BenchError, Workspace, XorShift32, LAYERS, RANDOM_CASES, RANDOM_SEED};
 
 /// Instructions per SysTick tick under `-icount shift=0` (25 MHz core clock, 1 ns/instruction).
 const INSTRUCTIONS_PER_TICK: u64 = 40;
@@ -51,7 +55,7 @@ impl AppError {
     fn exit_code(&self) -> i32 {
         match self {
             AppError::Bench(_, BenchError::Kernel(_)) => 1,
-            AppError::Bench(_, BenchError::Mismatch { .. }) => 2,
+            AppError::Bench(_, BenchError::Mismatch { .. } | BenchError::Disagree) => 2,
             AppError::Bench(_, BenchError::Workspace) => 3,
             AppError::TimerWrapped(_) => 4,
             AppError::Taken => 5,
@@ -163,31 +167,62 @@ fn run() -> Result<(), AppError> {
         total_instructions += instructions;
         let (whole, frac) = centi(instructions, macs);
         let (cin, cout) = layer.channels();
-        println!(
-            "{:<18} {:>3} {:>3} {:>2} {:>2} {:>5} {:>9} {:>12} {:>6}.{:02} {:>5}.{:02} {:#010x} {:>5}",
-            layer.name,
-            cin,
-            cout,
-            layer.kernel,
-            layer.stride,
-            layer.length,
-            macs,
-            instructions,
-            whole,
-            frac,
-            layer.cmsis_nn_centi / 100,
-            layer.cmsis_nn_centi % 100,
-            checksum,
-            "ok"
-        );
+        let cmsis = layer.cmsis_nn_centi;
+        let (cmsis_whole, cmsis_frac) = (cmsis / 100, cmsis % 100);
+        if cmsis == 0 {
+            println!(
+                "{:<18} {:>3} {:>3} {:>2} {:>2} {:>5} {:>9} {:>12} {:>6}.{:02} {:>8} {:#010x} {:>5}",
+                layer.name,
+                cin,
+                cout,
+                layer.kernel,
+                layer.stride,
+                layer.length,
+                macs,
+                instructions,
+                whole,
+                frac,
+                "-",
+                checksum,
+                "ok"
+            );
+        } else {
+            println!(
+                "{:<18} {:>3} {:>3} {:>2} {:>2} {:>5} {:>9} {:>12} {:>6}.{:02} {:>5}.{:02} {:#010x} {:>5}",
+                layer.name,
+                cin,
+                cout,
+                layer.kernel,
+                layer.stride,
+                layer.length,
+                macs,
+                instructions,
+                whole,
+                frac,
+                cmsis_whole,
+                cmsis_frac,
+                checksum,
+                "ok"
+            );
+        }
     }
     let (whole, frac) = centi(total_instructions, total_macs);
     println!(
         "{:<18} {:>22} {:>9} {:>12} {:>6}.{:02}",
         "total", "", total_macs, total_instructions, whole, frac
     );
+    let mut rng = XorShift32::new(RANDOM_SEED);
+    let mut random_hash = layers::fnv1a(&[]);
+    for _ in 0..RANDOM_CASES {
+        let hash = workspace
+            .random_case(&mut rng)
+            .map_err(|e| AppError::Bench("random", e))?;
+        random_hash = layers::combine(random_hash, hash);
+    }
+    println!("random cases: {RANDOM_CASES}, DSP path equals scalar path bit for bit");
     for (layer, checksum) in LAYERS.iter().zip(checksums) {
         println!("checksum {} {:#010x}", layer.name, checksum);
     }
+    println!("checksum random_cases {random_hash:#010x}");
     Ok(())
 }

@@ -7,10 +7,12 @@
 //! over in-bounds taps (a padded tap holds the input zero point, so it adds 0), then
 //! `y = clamp(requantize(acc, m[o], s[o]) + output_offset)`.
 //!
-//! Paths: [`conv1d`] is the entry point; it validates everything once and dispatches, today to
-//! a pointwise (kernel 1) loop or to the general scalar loop. [`conv1d_scalar`] always runs the
-//! general loop and is the reference every special case and every future fast path (the
-//! Cortex-M4 `SMLAD` path of issue 6) is tested against, bit for bit.
+//! Paths: [`conv1d`] is the entry point; it validates everything once and dispatches: on a
+//! Cortex-M with the DSP extension (`target_arch = "arm"`, the `dsp` Cargo feature) to the
+//! `SMLAD` path of the private `fast` module, elsewhere (and for windows over 1024 values) to a
+//! pointwise (kernel 1) loop or to the general scalar loop. [`conv1d_scalar`] always runs the
+//! general loop and is the reference every special case and fast path is tested against, bit
+//! for bit (on QEMU by `firmware/app`).
 
 use super::error::Buffer;
 use super::error::{KernelError, Param};
@@ -85,9 +87,9 @@ impl Conv1dParams {
     }
 }
 
-/// Scratch bytes [`conv1d`] needs (CMSIS-NN's `*_get_buffer_size` habit): 0, as neither the
-/// scalar paths nor the planned DSP path (dot products over contiguous channels-last rows)
-/// needs an im2col buffer. The cost model adds this to the arena.
+/// Scratch bytes [`conv1d`] needs in the arena (CMSIS-NN's `*_get_buffer_size` habit): 0. The
+/// DSP path keeps its im2col and expanded weights in fixed stack buffers instead (about
+/// 21.5 KiB of stack, the same for every layer). The cost model adds this to the arena.
 pub const fn scratch_len(_params: &Conv1dParams) -> usize {
     0
 }
@@ -121,9 +123,9 @@ fn check(
     })
 }
 
-/// Runs the convolution on the best path for this target (today: the pointwise loop when
-/// `kernel == 1`, else the general scalar loop; both give results identical to
-/// [`conv1d_scalar`]).
+/// Runs the convolution on the best path for this target (the DSP path on a Cortex-M with the
+/// DSP extension; elsewhere the pointwise loop when `kernel == 1`, else the general scalar
+/// loop); every path gives results identical to [`conv1d_scalar`].
 ///
 /// Errors, before writing anything, on a zero dimension, an offset or clamp out of range, a
 /// window longer than the padded input, or any buffer whose length differs from the one the
@@ -152,6 +154,10 @@ pub fn conv1d(
     output: &mut [i8],
 ) -> Result<(), KernelError> {
     let geometry = check(params, quant, input, weights, bias, output)?;
+    #[cfg(all(target_arch = "arm", feature = "dsp"))]
+    if fast::conv(params, geometry, quant, input, weights, bias, output) {
+        return Ok(());
+    }
     if params.kernel == 1 {
         pointwise_rows(params, quant, input, weights, bias, output);
     } else {
@@ -247,6 +253,199 @@ fn pointwise_rows(
                 params.clamp.min,
                 params.clamp.max,
             );
+        }
+    }
+}
+
+/// The Cortex-M4 DSP path (CMSIS-NN's `arm_convolve_s8` scheme): for each pair of output
+/// positions, an im2col of both input windows as int16 pairs with the input offset added (the
+/// padding as zeros); the weights of up to [`fast::BLOCK_PAIRS`] channel pairs as int16 pairs,
+/// expanded once per block; then each 2 positions x 2 channels block is four `SMLAD` chains
+/// over the window (two MACs per instruction) and the DSP output stage.
+#[cfg(all(target_arch = "arm", feature = "dsp"))]
+mod fast {
+    use super::{input_row, Conv1dParams, Geometry, PerChannelQuant};
+    use crate::kernels::dsp::{dot2x2, ChannelQuant, Output, Packer};
+
+    /// Words (int16 pairs) of one position's window: windows up to 1024 values (4 KiB for two).
+    const COL_WORDS: usize = 512;
+    /// Words of expanded weights, all channel pairs of a block (16 KiB).
+    const W_WORDS: usize = 2048;
+    /// Channel pairs per block.
+    pub(super) const BLOCK_PAIRS: usize = 32;
+
+    /// Bias and output constants of two channels.
+    #[derive(Clone, Copy, Default)]
+    struct PairParams {
+        bias: [i32; 2],
+        q: [ChannelQuant; 2],
+    }
+
+    /// Runs the convolution if its window fits the stack buffers; `false` (nothing written)
+    /// otherwise. Buffers are already checked.
+    pub(super) fn conv(
+        params: &Conv1dParams,
+        geometry: Geometry,
+        quant: &PerChannelQuant<'_>,
+        input: &[i8],
+        weights: &[i8],
+        bias: &[i32],
+        output: &mut [i8],
+    ) -> bool {
+        let filter_len = params.kernel * params.in_channels;
+        // Words per window, a multiple of 4 (the inner loop's unrolling); the padding is zero.
+        let n = filter_len.div_ceil(8) * 4;
+        if n > COL_WORDS {
+            return false;
+        }
+        let args = (params, geometry, quant, input, weights, bias);
+        run(args, n, output);
+        true
+    }
+
+    type Args<'a, 'b> = (
+        &'a Conv1dParams,
+        Geometry,
+        &'a PerChannelQuant<'b>,
+        &'a [i8],
+        &'a [i8],
+        &'a [i32],
+    );
+
+    #[inline(never)]
+    fn run(args: Args<'_, '_>, n: usize, output: &mut [i8]) {
+        let (params, geometry, quant, input, weights, bias) = args;
+        let cout = params.out_channels;
+        let filter_len = params.kernel * params.in_channels;
+        let block_pairs = (W_WORDS / n).min(BLOCK_PAIRS);
+        let out = Output::new(quant, params.output_offset, params.clamp);
+        let mut cols = [[0u32; 2]; COL_WORDS];
+        let cols = &mut cols[..n];
+        let mut wbuf = [[0u32; 2]; W_WORDS];
+        let mut pp = [PairParams::default(); BLOCK_PAIRS];
+        let total_pairs = cout.div_ceil(2);
+        let mut first = 0;
+        while first < total_pairs {
+            let pairs = block_pairs.min(total_pairs - first);
+            for (j, (p, w)) in pp[..pairs]
+                .iter_mut()
+                .zip(wbuf.chunks_exact_mut(n))
+                .enumerate()
+            {
+                let o = 2 * (first + j);
+                *p = pair_params(o, cout, quant, bias);
+                expand_weights(w, 0, weights, o, filter_len);
+                expand_weights(w, 1, weights, o + 1, filter_len);
+            }
+            let block = &pp[..pairs];
+            let block_w = &wbuf[..pairs * n];
+            let o_first = 2 * first;
+            let mut start = 0usize;
+            for rows in output.chunks_mut(2 * cout) {
+                let (row0, row1) = rows.split_at_mut(cout.min(rows.len()));
+                column(cols, 0, params, geometry, input, start);
+                if !row1.is_empty() {
+                    column(cols, 1, params, geometry, input, start + params.stride);
+                }
+                start += 2 * params.stride;
+                let row0 = row0.get_mut(o_first..).unwrap_or(&mut []);
+                let row1 = row1.get_mut(o_first..).unwrap_or(&mut []);
+                if row0.len() >= 2 * pairs && row1.len() >= 2 * pairs {
+                    // Whole channel pairs in both rows.
+                    let dst = row0.chunks_exact_mut(2).zip(row1.chunks_exact_mut(2));
+                    for ((p, w), (d0, d1)) in block.iter().zip(block_w.chunks_exact(n)).zip(dst) {
+                        let [a00, a01, a10, a11] = dot2x2(cols, w, p.bias);
+                        if let (Ok(d0), Ok(d1)) = (d0.try_into(), d1.try_into()) {
+                            out.store2(a00, a01, &p.q, d0);
+                            out.store2(a10, a11, &p.q, d1);
+                        }
+                    }
+                } else {
+                    for (j, (p, w)) in block.iter().zip(block_w.chunks_exact(n)).enumerate() {
+                        let acc = dot2x2(cols, w, p.bias);
+                        store(row0, 2 * j, &out, (acc[0], acc[1]), &p.q);
+                        store(row1, 2 * j, &out, (acc[2], acc[3]), &p.q);
+                    }
+                }
+            }
+            first += pairs;
+        }
+    }
+
+    fn pair_params(o: usize, cout: usize, quant: &PerChannelQuant<'_>, bias: &[i32]) -> PairParams {
+        let mut p = PairParams::default();
+        for lane in 0..2 {
+            let c = o + lane;
+            if let (true, Some(&b), Some(&m), Some(&s)) = (
+                c < cout,
+                bias.get(c),
+                quant.multipliers.get(c),
+                quant.shifts.get(c),
+            ) {
+                p.bias[lane] = b;
+                p.q[lane] = ChannelQuant::new(m, s);
+            }
+        }
+        p
+    }
+
+    /// Channel `o`'s filter (zeros past the last channel) into lane `lane` of `dst`.
+    fn expand_weights(
+        dst: &mut [[u32; 2]],
+        lane: usize,
+        weights: &[i8],
+        o: usize,
+        filter_len: usize,
+    ) {
+        let mut packer = Packer::new(dst, lane, 0);
+        if let Some(filter) = weights.get(o * filter_len..(o + 1) * filter_len) {
+            packer.values(filter);
+        }
+        packer.finish();
+    }
+
+    /// The window of the output that starts at padded position `start` into lane `lane`.
+    #[inline(never)]
+    fn column(
+        cols: &mut [[u32; 2]],
+        lane: usize,
+        params: &Conv1dParams,
+        geometry: Geometry,
+        input: &[i8],
+        start: usize,
+    ) {
+        let cin = params.in_channels;
+        let mut packer = Packer::new(cols, lane, params.input_offset);
+        if params.dilation == 1 {
+            // The in-bounds rows of the window are one contiguous run of the input.
+            let lo = start.saturating_sub(geometry.pad).min(params.length);
+            let hi = (start + params.kernel)
+                .saturating_sub(geometry.pad)
+                .min(params.length);
+            let lead = (geometry.pad.saturating_sub(start)).min(params.kernel);
+            packer.zeros(lead * cin);
+            packer.values(input.get(lo * cin..hi * cin).unwrap_or(&[]));
+        } else {
+            let mut pos = start;
+            for _ in 0..params.kernel {
+                match input_row(input, pos, geometry.pad, cin) {
+                    Some(row) => packer.values(row),
+                    None => packer.zeros(cin),
+                }
+                pos += params.dilation;
+            }
+        }
+        packer.finish();
+    }
+
+    /// Channels `o` and `o + 1` of one output row (only `o` when it is the last channel; nothing
+    /// for an empty row).
+    #[inline(always)]
+    fn store(row: &mut [i8], o: usize, out: &Output, acc: (i32, i32), q: &[ChannelQuant; 2]) {
+        if let Some(Ok(dst)) = row.get_mut(o..o + 2).map(<&mut [i8; 2]>::try_from) {
+            out.store2(acc.0, acc.1, q, dst);
+        } else if let Some(dst) = row.get_mut(o) {
+            *dst = out.one(acc.0, &q[0]);
         }
     }
 }

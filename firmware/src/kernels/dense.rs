@@ -46,7 +46,9 @@ pub const fn scratch_len(_params: &DenseParams) -> usize {
     0
 }
 
-/// Runs the dense layer.
+/// Runs the dense layer on the best path for this target (on a Cortex-M with the DSP
+/// extension, `SMLAD` over int16 pairs; elsewhere the scalar loop of [`dense_scalar`]; the
+/// results are identical).
 ///
 /// Errors, before writing anything, on a zero dimension, an offset or clamp out of range, or any
 /// buffer of the wrong length.
@@ -58,6 +60,38 @@ pub fn dense(
     bias: &[i32],
     output: &mut [i8],
 ) -> Result<(), KernelError> {
+    check(params, quant, input, weights, bias, output)?;
+    #[cfg(all(target_arch = "arm", feature = "dsp"))]
+    if fast::dense(params, quant, input, weights, bias, output) {
+        return Ok(());
+    }
+    scalar(params, quant, input, weights, bias, output);
+    Ok(())
+}
+
+/// The scalar loop, the reference [`dense`]'s other paths must equal bit for bit. Same contract
+/// and errors as [`dense`].
+pub fn dense_scalar(
+    params: &DenseParams,
+    quant: &PerChannelQuant<'_>,
+    input: &[i8],
+    weights: &[i8],
+    bias: &[i32],
+    output: &mut [i8],
+) -> Result<(), KernelError> {
+    check(params, quant, input, weights, bias, output)?;
+    scalar(params, quant, input, weights, bias, output);
+    Ok(())
+}
+
+fn check(
+    params: &DenseParams,
+    quant: &PerChannelQuant<'_>,
+    input: &[i8],
+    weights: &[i8],
+    bias: &[i32],
+    output: &[i8],
+) -> Result<(), KernelError> {
     nonzero(params.in_features, Param::InChannels)?;
     nonzero(params.out_features, Param::OutChannels)?;
     check_input_offset(params.input_offset)?;
@@ -66,8 +100,17 @@ pub fn dense(
     check_len(Buffer::Input, params.in_features, input.len())?;
     check_len(Buffer::Weights, params.weights_len()?, weights.len())?;
     check_channel_params(quant, bias, params.out_features)?;
-    check_len(Buffer::Output, params.out_features, output.len())?;
+    check_len(Buffer::Output, params.out_features, output.len())
+}
 
+fn scalar(
+    params: &DenseParams,
+    quant: &PerChannelQuant<'_>,
+    input: &[i8],
+    weights: &[i8],
+    bias: &[i32],
+    output: &mut [i8],
+) {
     let outputs = output
         .iter_mut()
         .zip(weights.chunks_exact(params.in_features))
@@ -84,7 +127,118 @@ pub fn dense(
             params.clamp.max,
         );
     }
-    Ok(())
+}
+
+/// The Cortex-M4 DSP path (CMSIS-NN's `arm_nn_vec_mat_mult_t_s8` scheme): the input once as
+/// int16 pairs with the offset added, in the "even/odd" order of `SXTB16`, so each group of
+/// four weights is one `LDR` and two `SXTB16` feeding two `SMLAD`s; two outputs per pass share
+/// the input loads. Buffers are already checked.
+#[cfg(all(target_arch = "arm", feature = "dsp"))]
+mod fast {
+    use super::{DenseParams, PerChannelQuant};
+    use crate::kernels::dsp::{
+        load4, sadd16, smlad, splat16, unpack4_reordered, ChannelQuant, Output,
+    };
+
+    /// Words of the packed input: up to 2048 features (4 KiB).
+    const X_WORDS: usize = 1024;
+
+    /// Runs the layer if its input fits the stack buffer; `false` (nothing written) otherwise.
+    pub(super) fn dense(
+        params: &DenseParams,
+        quant: &PerChannelQuant<'_>,
+        input: &[i8],
+        weights: &[i8],
+        bias: &[i32],
+        output: &mut [i8],
+    ) -> bool {
+        if params.in_features / 4 * 2 > X_WORDS {
+            return false;
+        }
+        let args = (params, quant, input, weights, bias);
+        run(args, output);
+        true
+    }
+
+    type Args<'a, 'b> = (
+        &'a DenseParams,
+        &'a PerChannelQuant<'b>,
+        &'a [i8],
+        &'a [i8],
+        &'a [i32],
+    );
+
+    #[inline(never)]
+    fn run(args: Args<'_, '_>, output: &mut [i8]) {
+        let (params, quant, input, weights, bias) = args;
+        let in_features = params.in_features;
+        let offset = params.input_offset;
+        let offset_pair = splat16(offset);
+        let groups = in_features / 4;
+        let mut xbuf = [0u32; X_WORDS];
+        let x = &mut xbuf[..2 * groups];
+        let chunks = input.chunks_exact(4);
+        let x_tail = chunks.remainder();
+        for (words, v) in x.chunks_exact_mut(2).zip(chunks) {
+            let (even, odd) = unpack4_reordered(load4(&[v[0], v[1], v[2], v[3]]));
+            words[0] = sadd16(even, offset_pair);
+            words[1] = sadd16(odd, offset_pair);
+        }
+        let x = &*x;
+        let out = Output::new(quant, params.output_offset, params.clamp);
+        let per_pair = output
+            .chunks_mut(2)
+            .zip(weights.chunks(2 * in_features))
+            .zip(bias.chunks(2))
+            .zip(quant.multipliers.chunks(2).zip(quant.shifts.chunks(2)));
+        for (((dst, w2), b2), (m2, s2)) in per_pair {
+            let (w0, w1) = w2.split_at(in_features.min(w2.len()));
+            match (dst, b2, m2, s2) {
+                ([d0, d1], &[b0, b1], &[m0, m1], &[s0, s1]) => {
+                    let (a0, a1) = row_dot2(x, x_tail, (w0, w1), (b0, b1), offset);
+                    let q = [ChannelQuant::new(m0, s0), ChannelQuant::new(m1, s1)];
+                    let mut pair = [0i8; 2];
+                    out.store2(a0, a1, &q, &mut pair);
+                    *d0 = pair[0];
+                    *d1 = pair[1];
+                }
+                ([d0], &[b0], &[m0], &[s0]) => {
+                    let (a0, _) = row_dot2(x, x_tail, (w0, w0), (b0, b0), offset);
+                    *d0 = out.one(a0, &ChannelQuant::new(m0, s0));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Two rows' dot products with the packed input (`x_tail`: the last `in_features % 4`
+    /// inputs, unpacked), each starting from its bias.
+    #[inline(always)]
+    fn row_dot2(
+        x: &[u32],
+        x_tail: &[i8],
+        (w0, w1): (&[i8], &[i8]),
+        (b0, b1): (i32, i32),
+        offset: i32,
+    ) -> (i32, i32) {
+        let (mut a0, mut a1) = (b0, b1);
+        let (r0, r1) = (w0.chunks_exact(4), w1.chunks_exact(4));
+        let (t0, t1) = (r0.remainder(), r1.remainder());
+        for ((xw, c0), c1) in x.chunks_exact(2).zip(r0).zip(r1) {
+            let (e0, o0) = unpack4_reordered(load4(&[c0[0], c0[1], c0[2], c0[3]]));
+            let (e1, o1) = unpack4_reordered(load4(&[c1[0], c1[1], c1[2], c1[3]]));
+            a0 = smlad(xw[0], e0, a0);
+            a1 = smlad(xw[0], e1, a1);
+            a0 = smlad(xw[1], o0, a0);
+            a1 = smlad(xw[1], o1, a1);
+        }
+        for ((&xv, &v0), &v1) in x_tail.iter().zip(t0).zip(t1) {
+            let xv = i32::from(xv) + offset;
+            a0 = a0.wrapping_add(xv.wrapping_mul(i32::from(v0)));
+            a1 = a1.wrapping_add(xv.wrapping_mul(i32::from(v1)));
+        }
+        (a0, a1)
+    }
 }
 
 #[cfg(test)]

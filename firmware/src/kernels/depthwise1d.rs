@@ -76,7 +76,9 @@ pub const fn scratch_len(_params: &Depthwise1dParams) -> usize {
     0
 }
 
-/// Runs the depthwise convolution.
+/// Runs the depthwise convolution on the best path for this target (on a Cortex-M with the DSP
+/// extension, `SMLAD` over pairs of taps; elsewhere the scalar loop of
+/// [`depthwise_conv1d_scalar`]; the results are identical).
 ///
 /// Errors, before writing anything, on a zero dimension, an offset or clamp out of range, a
 /// window longer than the padded input, or any buffer of the wrong length.
@@ -88,6 +90,38 @@ pub fn depthwise_conv1d(
     bias: &[i32],
     output: &mut [i8],
 ) -> Result<(), KernelError> {
+    check(params, quant, input, weights, bias, output)?;
+    #[cfg(all(target_arch = "arm", feature = "dsp"))]
+    if fast::depthwise(params, quant, input, weights, bias, output) {
+        return Ok(());
+    }
+    scalar(params, quant, input, weights, bias, output);
+    Ok(())
+}
+
+/// The scalar loop, the reference [`depthwise_conv1d`]'s other paths must equal bit for bit.
+/// Same contract and errors as [`depthwise_conv1d`].
+pub fn depthwise_conv1d_scalar(
+    params: &Depthwise1dParams,
+    quant: &PerChannelQuant<'_>,
+    input: &[i8],
+    weights: &[i8],
+    bias: &[i32],
+    output: &mut [i8],
+) -> Result<(), KernelError> {
+    check(params, quant, input, weights, bias, output)?;
+    scalar(params, quant, input, weights, bias, output);
+    Ok(())
+}
+
+fn check(
+    params: &Depthwise1dParams,
+    quant: &PerChannelQuant<'_>,
+    input: &[i8],
+    weights: &[i8],
+    bias: &[i32],
+    output: &[i8],
+) -> Result<(), KernelError> {
     let ch = params.channels;
     nonzero(ch, Param::Channels)?;
     check_input_offset(params.input_offset)?;
@@ -97,7 +131,18 @@ pub fn depthwise_conv1d(
     check_len(Buffer::Input, params.input_len()?, input.len())?;
     check_len(Buffer::Weights, params.weights_len()?, weights.len())?;
     check_channel_params(quant, bias, ch)?;
-    check_len(Buffer::Output, output_len, output.len())?;
+    check_len(Buffer::Output, output_len, output.len())
+}
+
+fn scalar(
+    params: &Depthwise1dParams,
+    quant: &PerChannelQuant<'_>,
+    input: &[i8],
+    weights: &[i8],
+    bias: &[i32],
+    output: &mut [i8],
+) {
+    let ch = params.channels;
     let pad = params.padding.amount(params.kernel, params.dilation);
 
     let mut start = 0usize;
@@ -130,7 +175,142 @@ pub fn depthwise_conv1d(
         }
         start = start.saturating_add(params.stride);
     }
-    Ok(())
+}
+
+/// The Cortex-M4 DSP path, for dilation 1: per pair of channels, each channel's input column
+/// over the padded time axis as int16 with the input offset added (the padding as zeros), so
+/// two neighbouring taps are one unaligned `LDR` and one `SMLAD` against the channel's packed
+/// weight pair; both channels' outputs go through the DSP output stage together. Buffers are
+/// already checked.
+#[cfg(all(target_arch = "arm", feature = "dsp"))]
+mod fast {
+    use super::{Depthwise1dParams, PerChannelQuant};
+    use crate::kernels::dsp::{pair, smlad, ChannelQuant, Output};
+
+    /// Time steps of a padded column (4 KiB per column, two columns).
+    const COL_STEPS: usize = 2048;
+    /// Pairs of taps: kernels up to 16.
+    const TAP_PAIRS: usize = 8;
+
+    /// Runs the layer if it fits the stack buffers; `false` (nothing written) otherwise.
+    pub(super) fn depthwise(
+        params: &Depthwise1dParams,
+        quant: &PerChannelQuant<'_>,
+        input: &[i8],
+        weights: &[i8],
+        bias: &[i32],
+        output: &mut [i8],
+    ) -> bool {
+        let pad = params.padding.amount(params.kernel, 1);
+        if params.dilation != 1
+            || params.kernel.div_ceil(2) > TAP_PAIRS
+            || params.length + 2 * pad + 2 > COL_STEPS
+        {
+            return false;
+        }
+        let args = (params, quant, input, weights, bias);
+        run(args, pad, output);
+        true
+    }
+
+    type Args<'a, 'b> = (
+        &'a Depthwise1dParams,
+        &'a PerChannelQuant<'b>,
+        &'a [i8],
+        &'a [i8],
+        &'a [i32],
+    );
+
+    #[inline(never)]
+    fn run(args: Args<'_, '_>, pad: usize, output: &mut [i8]) {
+        let (params, quant, input, weights, bias) = args;
+        let ch = params.channels;
+        let taps = params.kernel.div_ceil(2);
+        let out = Output::new(quant, params.output_offset, params.clamp);
+        let mut col0 = [0u8; 2 * COL_STEPS];
+        let mut col1 = [0u8; 2 * COL_STEPS];
+        // The padded axis and two more steps, which the last pair of taps may read.
+        let steps = (params.length + 2 * pad + 2).min(COL_STEPS);
+        let (col0, col1) = (&mut col0[..2 * steps], &mut col1[..2 * steps]);
+        let mut c = 0;
+        while c < ch {
+            let two = c + 1 < ch;
+            column(col0, params, input, pad, c);
+            let w0 = tap_pairs(weights, ch, c);
+            let q0 = ChannelQuant::new(quant.multipliers[c], quant.shifts[c]);
+            let b0 = bias[c];
+            if two {
+                column(col1, params, input, pad, c + 1);
+                let w1 = tap_pairs(weights, ch, c + 1);
+                let q = [
+                    q0,
+                    ChannelQuant::new(quant.multipliers[c + 1], quant.shifts[c + 1]),
+                ];
+                let b1 = bias[c + 1];
+                let mut start = 0;
+                for row in output.chunks_exact_mut(ch) {
+                    let a0 = dot(col0, start, &w0[..taps], b0);
+                    let a1 = dot(col1, start, &w1[..taps], b1);
+                    if let Some(Ok(dst)) = row.get_mut(c..c + 2).map(<&mut [i8; 2]>::try_from) {
+                        out.store2(a0, a1, &q, dst);
+                    }
+                    start += params.stride;
+                }
+            } else {
+                let mut start = 0;
+                for row in output.chunks_exact_mut(ch) {
+                    let a0 = dot(col0, start, &w0[..taps], b0);
+                    if let Some(y) = row.get_mut(c) {
+                        *y = out.one(a0, &q0);
+                    }
+                    start += params.stride;
+                }
+            }
+            c += 2;
+        }
+    }
+
+    /// Channel `c` of the input over the padded time axis, int16 little-endian, plus offset;
+    /// zeros in the padding and after it.
+    fn column(col: &mut [u8], params: &Depthwise1dParams, input: &[i8], pad: usize, c: usize) {
+        let ch = params.channels;
+        let (head, rest) = col.split_at_mut((2 * pad).min(col.len()));
+        head.fill(0);
+        let mut written = 0;
+        if let Some(input) = input.get(c..) {
+            for (dst, x) in rest.chunks_exact_mut(2).zip(input.chunks(ch)) {
+                let v = (i32::from(x[0]) + params.input_offset) as i16;
+                dst.copy_from_slice(&v.to_le_bytes());
+                written += 2;
+            }
+        }
+        if let Some(tail) = rest.get_mut(written..) {
+            tail.fill(0);
+        }
+    }
+
+    /// Channel `c`'s taps as int16 pairs `[w[2j][c], w[2j + 1][c]]` (0 past the kernel).
+    fn tap_pairs(weights: &[i8], ch: usize, c: usize) -> [u32; TAP_PAIRS] {
+        let mut pairs = [0u32; TAP_PAIRS];
+        let mut taps = weights.iter().skip(c).step_by(ch);
+        for p in pairs.iter_mut() {
+            let lo = taps.next().map_or(0, |&w| i32::from(w));
+            let hi = taps.next().map_or(0, |&w| i32::from(w));
+            *p = pair(lo, hi);
+        }
+        pairs
+    }
+
+    /// `bias + sum_j SMLAD(column[start + 2j .. start + 2j + 2], w[j])`.
+    #[inline(always)]
+    fn dot(col: &[u8], start: usize, w: &[u32], bias: i32) -> i32 {
+        let mut acc = bias;
+        let window = col.get(2 * start..).unwrap_or(&[]);
+        for (x, &w) in window.chunks_exact(4).zip(w) {
+            acc = smlad(u32::from_le_bytes([x[0], x[1], x[2], x[3]]), w, acc);
+        }
+        acc
+    }
 }
 
 #[cfg(test)]

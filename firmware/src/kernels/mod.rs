@@ -1,4 +1,4 @@
-//! The portable int8 kernels: one op a file, each with its parameter struct, its
+//! The int8 kernels: one op a file, each with its parameter struct, its
 //! `scratch_len` (bytes of scratch it needs, the CMSIS-NN `*_get_buffer_size` habit; 0 for all
 //! of today's kernels) and its tests against a naive i64 reference beside it.
 //!
@@ -15,7 +15,11 @@
 //! - accumulation is int32 and wraps instead of overflowing (exact up to 2^16 terms per
 //!   output, as TFLM assumes);
 //! - every length and parameter is checked before any write; a violation is a
-//!   [`KernelError`], never a panic, and the output is left untouched.
+//!   [`KernelError`], never a panic, and the output is left untouched;
+//! - `conv1d`, `depthwise_conv1d` and `dense` have a portable scalar path (public as
+//!   `*_scalar`, the reference) and, on a Cortex-M with the DSP extension (`target_arch =
+//!   "arm"` and the `dsp` Cargo feature), a `SMLAD` path through the `asm!` wrappers of the
+//!   private `dsp` module, bit-identical to the scalar one.
 
 pub mod activation;
 pub mod add;
@@ -23,6 +27,8 @@ pub mod avg_pool;
 pub mod conv1d;
 pub mod dense;
 pub mod depthwise1d;
+#[cfg(all(target_arch = "arm", feature = "dsp"))]
+mod dsp;
 pub mod error;
 pub mod global_avg_pool;
 pub mod max_pool;

@@ -5,6 +5,7 @@
 
 mod data;
 pub mod json;
+mod model;
 mod profiles;
 mod search;
 
@@ -32,6 +33,12 @@ enum Command {
     Search(search::SearchArgs),
     /// List the built-in hardware profiles.
     Profiles(profiles::ProfilesArgs),
+    /// Export a search's candidate as a model folder (safetensors, ONNX f32 and int8).
+    Export(model::ExportArgs),
+    /// Check that a model folder's files compute the same thing (tract, candle, int8).
+    Verify(model::VerifyArgs),
+    /// Run a model on a recording, window by window.
+    Predict(model::PredictArgs),
 }
 
 /// The outcome of a command that ran to the end.
@@ -50,6 +57,9 @@ pub fn main() -> ExitCode {
         Command::Data(command) => data::run(command),
         Command::Search(args) => search::run(args),
         Command::Profiles(args) => profiles::run(args),
+        Command::Export(args) => model::export(args),
+        Command::Verify(args) => model::verify(args),
+        Command::Predict(args) => model::predict(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -11,12 +11,13 @@ use serde::Serialize;
 use super::data::data_source;
 use super::{print_stdout, Outcome};
 use crate::cost::Profile;
-use crate::data::tasks::{self, LeadSet, LoadOptions, TaskKind};
+use crate::data::tasks::{self, LeadSet, LoadOptions, Split, TaskKind};
+use crate::export::{varmap_tensors, ExportInput};
 use crate::pipeline::AdcDataset;
 use crate::search::{best_trial, pareto_front, run_search, RewardConfig, SearchConfig, Strategy};
 use crate::space::{Candidate, SearchSpace, TaskShape, WindowKind};
 use crate::store::{RunInfo, SqliteStore, TrialRecord};
-use crate::train::{ChildEvaluator, TrainConfig};
+use crate::train::{ChildEvaluator, TrainConfig, TrainedChild};
 
 /// Search strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -175,20 +176,9 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
 
     let started = Instant::now();
-    let mut source = data_source(&args.data);
-    if let tasks::DataSource::Synthetic { n_windows, .. } = &mut source {
-        *n_windows = args.synthetic_windows;
-    }
-    let options = LoadOptions {
-        csv_fs_hz: args.fs,
-        leads: LeadSet::Twelve,
-        ..LoadOptions::default()
-    };
-    let dataset = tasks::load(args.task, &source, &options)
-        .with_context(|| format!("cannot load task {} from {}", args.task, args.data))?;
     let fs = profile.ecg.adc_sample_rate_hz;
-    let adc = AdcDataset::new(&dataset, fs)
-        .context("cannot resample the records to the profile's ADC rate")?;
+    let (dataset, adc) =
+        load_task_data(args.task, &args.data, fs, args.synthetic_windows, args.fs)?;
     let leads = dataset.records.first().map_or(1, |r| r.record.leads.len());
     let shape = TaskShape {
         window: match args.task {
@@ -234,7 +224,11 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         profile: profile.name.clone(),
         strategy: args.strategy.as_str().to_string(),
         seed: args.seed,
-        budget: serde_json::json!({"trials": args.trials, "epochs": args.epochs}),
+        budget: serde_json::json!({
+            "trials": args.trials,
+            "epochs": args.epochs,
+            "synthetic_windows": args.synthetic_windows,
+        }),
         space: serde_json::to_value(&space)?,
         ecgnas_version: env!("CARGO_PKG_VERSION").to_string(),
     };
@@ -296,19 +290,15 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     if let Some(best) = best {
         let candidate: Candidate = serde_json::from_value(best.candidate.clone())?;
         let best_dir = args.out.join("best");
-        std::fs::create_dir_all(&best_dir)?;
-        std::fs::write(
-            best_dir.join("candidate.json"),
-            serde_json::to_string_pretty(&candidate)? + "\n",
-        )?;
         let child = evaluator
             .train(&candidate, best.seed)
             .map_err(anyhow::Error::msg)
             .context("retraining the best candidate")?;
-        child
-            .fitted
-            .varmap
-            .save(best_dir.join("model.safetensors"))?;
+        export_trained(&best_dir, &candidate, &child, &adc, &profile.name)?;
+        std::fs::write(
+            best_dir.join("candidate.json"),
+            serde_json::to_string_pretty(&candidate)? + "\n",
+        )?;
         std::fs::write(
             best_dir.join("metrics.json"),
             serde_json::to_string_pretty(&child.metrics)? + "\n",
@@ -336,6 +326,63 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         eprintln!("report: {}", args.out.join("report.md").display());
     }
     Ok(Outcome::Success)
+}
+
+/// Loads `task` from `data` (a folder, a record or `synthetic`) and resamples it to the
+/// device's ADC rate `fs_hz`.
+pub(super) fn load_task_data(
+    task: TaskKind,
+    data: &str,
+    fs_hz: f64,
+    synthetic_windows: usize,
+    csv_fs: Option<f64>,
+) -> anyhow::Result<(tasks::Dataset, AdcDataset)> {
+    let mut source = data_source(data);
+    if let tasks::DataSource::Synthetic { n_windows, .. } = &mut source {
+        *n_windows = synthetic_windows;
+    }
+    let options = LoadOptions {
+        csv_fs_hz: csv_fs,
+        leads: LeadSet::Twelve,
+        ..LoadOptions::default()
+    };
+    let dataset = tasks::load(task, &source, &options)
+        .with_context(|| format!("cannot load task {task} from {data}"))?;
+    let adc = AdcDataset::new(&dataset, fs_hz)
+        .context("cannot resample the records to the profile's ADC rate")?;
+    Ok((dataset, adc))
+}
+
+/// Exports a trained child into the model folder `dir`: calibrated on its training windows,
+/// with the decision thresholds chosen on validation.
+pub(super) fn export_trained(
+    dir: &Path,
+    candidate: &Candidate,
+    child: &TrainedChild,
+    adc: &AdcDataset,
+    profile: &str,
+) -> anyhow::Result<crate::export::Manifest> {
+    let calibration = adc
+        .prepare(Split::Train, &candidate.preprocessing)
+        .context("cutting calibration windows")?;
+    let leads = adc.records.first().map_or(1, |r| r.leads.len());
+    let input = ExportInput {
+        candidate,
+        network: &child.fitted.network,
+        weights: varmap_tensors(&child.fitted.varmap)?,
+        task: adc.task,
+        labels: adc.labels.clone(),
+        profile: profile.to_string(),
+        fs_hz: adc.fs_hz,
+        leads,
+        calibration: &calibration.set,
+        thresholds: if adc.task.multi_label() {
+            child.metrics.thresholds.clone().unwrap_or_default()
+        } else {
+            Vec::new()
+        },
+    };
+    crate::export::export(dir, &input).with_context(|| format!("exporting to {}", dir.display()))
 }
 
 fn write_trials_csv(path: &Path, trials: &[TrialRecord]) -> anyhow::Result<()> {

@@ -7,4 +7,4 @@
 pub mod preprocess;
 pub mod windows;
 
-pub use windows::{AdcDataset, Prepared};
+pub use windows::{AdcDataset, Prepared, RawExamples};

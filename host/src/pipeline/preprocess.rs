@@ -1,116 +1,104 @@
-//! The preprocessing genes on one window, in f32 (training and the f32 reference).
+//! The preprocessing genes on one window: the firmware's own f32 pipeline
+//! ([`ecgnas_firmware::preprocess`]), so training, the int8 reference and the device see the
+//! same network inputs bit for bit.
 
-use crate::space::{fir_lowpass, Band, Baseline, Normalisation, PipelineShape, Preprocessing};
+use ecgnas_firmware::preprocess::{LeadPipeline, Normalisation as DeviceNormalisation};
 
-/// A "same" convolution with a symmetric odd filter whose ends repeat the edge sample.
-fn filter_same(x: &[f32], taps: &[f64]) -> Vec<f32> {
-    let n = x.len() as isize;
-    let half = (taps.len() / 2) as isize;
-    (0..n)
-        .map(|i| {
-            let mut acc = 0.0f64;
-            for (t, &h) in taps.iter().enumerate() {
-                let j = (i + t as isize - half).clamp(0, n - 1);
-                acc += h * f64::from(x[j as usize]);
-            }
-            acc as f32
-        })
-        .collect()
+use crate::space::{fir_lowpass, Band, Normalisation, PipelineShape, Preprocessing};
+
+/// A candidate's preprocessing at one ADC rate, with its filter taps computed once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadPlan {
+    /// The low-pass taps as the device stores them (f32), empty without band limiting.
+    pub taps: Vec<f32>,
+    /// Samples of the raw window.
+    pub window: usize,
+    /// The decimation factor.
+    pub decimation: usize,
+    /// The baseline moving average's length (0 for none).
+    pub moving_average: usize,
+    /// The normalisation.
+    pub normalisation: DeviceNormalisation,
 }
 
-/// Centred moving average of `m` (odd) samples, ends repeating the edge sample, subtracted.
-fn remove_baseline(x: &mut [f32], m: usize) {
-    let n = x.len() as isize;
-    let half = (m / 2) as isize;
-    let at = |j: isize| f64::from(x[j.clamp(0, n - 1) as usize]);
-    // Running sum over the clamped window: two adds per sample whatever m.
-    let mut sum: f64 = (-half..=half).map(at).sum();
-    let mut means = Vec::with_capacity(x.len());
-    for i in 0..n {
-        means.push(sum / m as f64);
-        sum += at(i + half + 1) - at(i - half);
+impl LeadPlan {
+    /// The plan of `preprocessing` with the sample counts of `shape`.
+    pub fn new(preprocessing: &Preprocessing, shape: &PipelineShape) -> LeadPlan {
+        let taps = match preprocessing.band {
+            Band::None => Vec::new(),
+            Band::LowPass { cutoff_hz, taps } => fir_lowpass(cutoff_hz, taps, shape.input_fs_hz)
+                .into_iter()
+                .map(|h| h as f32)
+                .collect(),
+        };
+        LeadPlan {
+            taps,
+            window: shape.window_samples,
+            decimation: shape.decimation.max(1),
+            moving_average: shape.moving_average_samples.unwrap_or(0),
+            normalisation: match preprocessing.normalisation {
+                Normalisation::None => DeviceNormalisation::None,
+                Normalisation::ZScore => DeviceNormalisation::ZScore,
+                Normalisation::MaxAbs => DeviceNormalisation::MaxAbs,
+            },
+        }
     }
-    for (v, mean) in x.iter_mut().zip(means) {
-        *v = (f64::from(*v) - mean) as f32;
-    }
-}
 
-fn normalise(x: &mut [f32], normalisation: Normalisation) {
-    match normalisation {
-        Normalisation::None => {}
-        Normalisation::ZScore => {
-            let n = x.len().max(1) as f64;
-            let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-            let var = x
-                .iter()
-                .map(|&v| (f64::from(v) - mean).powi(2))
-                .sum::<f64>()
-                / n;
-            let scale = var.sqrt().max(1e-6);
-            x.iter_mut()
-                .for_each(|v| *v = ((f64::from(*v) - mean) / scale) as f32);
-        }
-        Normalisation::MaxAbs => {
-            let peak = x.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-            x.iter_mut().for_each(|v| *v /= peak);
+    /// The firmware's view of the plan.
+    pub fn pipeline(&self) -> LeadPipeline<'_> {
+        LeadPipeline {
+            window: self.window,
+            fir_taps: &self.taps,
+            decimation: self.decimation,
+            moving_average: self.moving_average,
+            normalisation: self.normalisation,
         }
     }
-}
 
-/// One lead's window at the ADC rate (`shape.window_samples` samples) to the network's input
-/// (`shape.network_samples` samples).
-pub fn preprocess_lead(
-    window: &[f32],
-    preprocessing: &Preprocessing,
-    shape: &PipelineShape,
-) -> Vec<f32> {
-    let filtered = match preprocessing.band {
-        Band::None => window.to_vec(),
-        Band::LowPass { cutoff_hz, taps } => {
-            filter_same(window, &fir_lowpass(cutoff_hz, taps, shape.input_fs_hz))
-        }
-    };
-    let mut x: Vec<f32> = filtered
-        .iter()
-        .step_by(shape.decimation.max(1))
-        .copied()
-        .collect();
-    if let (Baseline::MovingAverage { .. }, Some(m)) =
-        (&preprocessing.baseline, shape.moving_average_samples)
-    {
-        remove_baseline(&mut x, m);
+    /// Samples the network sees per lead.
+    pub fn output_len(&self) -> usize {
+        self.pipeline().output_len()
     }
-    normalise(&mut x, preprocessing.normalisation);
-    x
+
+    /// One lead's raw window (`window` samples at the ADC rate, mV) to the network's input.
+    pub fn run(
+        &self,
+        raw: &[f32],
+    ) -> Result<Vec<f32>, ecgnas_firmware::preprocess::PreprocessError> {
+        let pipeline = self.pipeline();
+        let mut out = vec![0f32; pipeline.output_len()];
+        let mut scratch = vec![0f32; pipeline.output_len()];
+        pipeline.run(raw, &mut out, &mut scratch)?;
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::space::{Baseline, Window};
 
     #[test]
-    fn moving_average_removes_a_constant_and_keeps_a_fast_wave() {
-        let mut x: Vec<f32> = (0..200)
-            .map(|i| 3.0 + if i % 2 == 0 { 1.0 } else { -1.0 })
-            .collect();
-        remove_baseline(&mut x, 51);
-        // The offset goes; the alternating wave stays (its 51-sample mean is ±1/51).
-        for v in &x[30..170] {
-            assert!((v.abs() - 1.0).abs() < 0.03, "{v}");
-        }
-    }
-
-    #[test]
-    fn filter_keeps_dc_and_normalisations_scale() {
-        let taps = fir_lowpass(40.0, 31, 500.0);
-        let y = filter_same(&[2.0; 100], &taps);
-        assert!(y.iter().all(|v| (v - 2.0).abs() < 1e-5));
-        let mut z = vec![1.0, 3.0, 5.0];
-        normalise(&mut z, Normalisation::ZScore);
-        let mean: f32 = z.iter().sum::<f32>() / 3.0;
-        assert!(mean.abs() < 1e-6 && (z[2] - 1.2247449).abs() < 1e-5);
-        let mut m = vec![-4.0, 2.0];
-        normalise(&mut m, Normalisation::MaxAbs);
-        assert_eq!(m, vec![-1.0, 0.5]);
+    fn plan_follows_the_genes_and_keeps_dc() {
+        let preprocessing = Preprocessing {
+            decimation: 2,
+            window: Window::Fixed { length_s: 1.0 },
+            baseline: Baseline::None,
+            band: Band::LowPass {
+                cutoff_hz: 40.0,
+                taps: 31,
+            },
+            normalisation: Normalisation::None,
+        };
+        let shape = preprocessing.pipeline_shape(500.0).unwrap();
+        let plan = LeadPlan::new(&preprocessing, &shape);
+        assert_eq!(
+            (plan.taps.len(), plan.window, plan.output_len()),
+            (31, 500, 250)
+        );
+        // Unit DC gain: a constant window stays constant.
+        let out = plan.run(&[2.0; 500]).unwrap();
+        assert!(out.iter().all(|v| (v - 2.0).abs() < 1e-5));
+        assert!(plan.run(&[2.0; 499]).is_err());
     }
 }

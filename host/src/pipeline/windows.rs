@@ -9,10 +9,10 @@
 use crate::data::resample::resample;
 use crate::data::tasks::{Dataset, Split, Target, TaskKind};
 use crate::data::DataError;
-use crate::space::{Preprocessing, Window};
+use crate::space::{Preprocessing, SpaceError, Window};
 use crate::train::{ExampleSet, Targets};
 
-use super::preprocess::preprocess_lead;
+use super::preprocess::LeadPlan;
 
 /// One record resampled to the ADC rate, with its examples' positions at that rate.
 #[derive(Debug, Clone)]
@@ -110,20 +110,22 @@ impl AdcDataset {
         matches!(self.task, TaskKind::Cinc2017 | TaskKind::Cinc2021)
     }
 
-    /// Cuts and preprocesses the examples of `split` for a candidate's preprocessing.
-    pub fn prepare(
+    /// Cuts the raw windows (at the ADC rate, before preprocessing) of the examples of `split`
+    /// for a candidate's window gene.
+    pub fn raw_examples(
         &self,
         split: Split,
         preprocessing: &Preprocessing,
-    ) -> Result<Prepared, crate::space::SpaceError> {
+    ) -> Result<RawExamples, SpaceError> {
         let shape = preprocessing.pipeline_shape(self.fs_hz)?;
         let n_leads = self.records.first().map_or(1, |r| r.leads.len());
         let multi = self.task.multi_label();
-        let mut inputs = Vec::new();
+        let mut windows = Vec::new();
         let mut side = Vec::new();
         let mut window_targets = Vec::new();
         let mut groups = Vec::new();
         let mut group_targets = Vec::new();
+        let mut origins = Vec::new();
         for record in self.records.iter().filter(|r| r.split == split) {
             let n = record.leads.first().map_or(0, Vec::len);
             let rr = match preprocessing.window {
@@ -146,59 +148,126 @@ impl AdcDataset {
                 group_targets.push(target.clone());
                 for start in starts {
                     for lead in &record.leads {
-                        let window = cut(
+                        windows.extend(cut(
                             lead,
                             start,
                             shape.window_samples,
                             matches!(preprocessing.window, Window::Beat { .. }),
-                        );
-                        inputs.extend(preprocess_lead(&window, preprocessing, &shape));
+                        ));
                     }
                     if let Some(features) = rr.get(e) {
                         side.extend_from_slice(features);
                     }
                     window_targets.push(target.clone());
                     groups.push(group);
+                    origins.push((record.id.clone(), start));
                 }
             }
         }
-        let to_targets = |targets: Vec<Target>| -> Targets {
-            if multi {
-                Targets::Labels(
-                    targets
-                        .into_iter()
-                        .map(|t| match t {
-                            Target::Labels(f) => f,
-                            Target::Class(c) => vec![c == 0],
-                        })
-                        .collect(),
-                )
-            } else {
-                Targets::Classes(
-                    targets
-                        .into_iter()
-                        .map(|t| match t {
-                            Target::Class(c) => c as u32,
-                            Target::Labels(_) => 0,
-                        })
-                        .collect(),
-                )
-            }
-        };
-        let set = ExampleSet {
+        Ok(RawExamples {
+            windows,
             n: groups.len(),
-            channels: n_leads,
+            leads: n_leads,
+            window_samples: shape.window_samples,
+            side,
+            side_width: shape.side_inputs,
+            targets: to_targets(window_targets, multi),
+            groups,
+            group_targets: to_targets(group_targets, multi),
+            origins,
+        })
+    }
+
+    /// Cuts and preprocesses the examples of `split` for a candidate's preprocessing.
+    pub fn prepare(
+        &self,
+        split: Split,
+        preprocessing: &Preprocessing,
+    ) -> Result<Prepared, SpaceError> {
+        let raw = self.raw_examples(split, preprocessing)?;
+        let shape = preprocessing.pipeline_shape(self.fs_hz)?;
+        let plan = LeadPlan::new(preprocessing, &shape);
+        let mut inputs = Vec::with_capacity(raw.n * raw.leads * plan.output_len());
+        for lead_window in raw.windows.chunks(raw.window_samples.max(1)) {
+            inputs.extend(plan.run(lead_window).map_err(SpaceError::Pipeline)?);
+        }
+        let set = ExampleSet {
+            n: raw.n,
+            channels: raw.leads,
             len: shape.network_samples,
             inputs,
-            side_width: shape.side_inputs,
-            side,
-            targets: to_targets(window_targets),
+            side_width: raw.side_width,
+            side: raw.side,
+            targets: raw.targets,
         };
         Ok(Prepared {
             set,
-            groups,
-            group_targets: to_targets(group_targets),
+            groups: raw.groups,
+            group_targets: raw.group_targets,
         })
+    }
+}
+
+fn to_targets(targets: Vec<Target>, multi: bool) -> Targets {
+    if multi {
+        Targets::Labels(
+            targets
+                .into_iter()
+                .map(|t| match t {
+                    Target::Labels(f) => f,
+                    Target::Class(c) => vec![c == 0],
+                })
+                .collect(),
+        )
+    } else {
+        Targets::Classes(
+            targets
+                .into_iter()
+                .map(|t| match t {
+                    Target::Class(c) => c as u32,
+                    Target::Labels(_) => 0,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A split's raw example windows at the ADC rate, before preprocessing: what the exported ONNX
+/// model and the device take.
+#[derive(Debug, Clone)]
+pub struct RawExamples {
+    /// Windows, example-major, then lead, then sample (mV).
+    pub windows: Vec<f32>,
+    /// Number of windows.
+    pub n: usize,
+    /// Leads.
+    pub leads: usize,
+    /// Samples per lead of one window.
+    pub window_samples: usize,
+    /// RR side inputs, `n * side_width` values.
+    pub side: Vec<f32>,
+    /// Side inputs per window (0 or 3).
+    pub side_width: usize,
+    /// Each window's label.
+    pub targets: Targets,
+    /// For each window, the group (recording or example) it answers for.
+    pub groups: Vec<usize>,
+    /// The label of each group.
+    pub group_targets: Targets,
+    /// Each window's record and first sample (at the ADC rate; negative before the start).
+    pub origins: Vec<(String, isize)>,
+}
+
+impl RawExamples {
+    /// Window `i`'s samples, `leads x window_samples`.
+    pub fn window(&self, i: usize) -> &[f32] {
+        let w = self.leads * self.window_samples;
+        &self.windows[i * w..(i + 1) * w]
+    }
+
+    /// Window `i`'s side inputs.
+    pub fn side_of(&self, i: usize) -> &[f32] {
+        &self.side[i * self.side_width..(i + 1) * self.side_width]
     }
 }
 

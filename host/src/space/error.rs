@@ -149,4 +149,8 @@ pub enum SpaceError {
         /// The rate.
         fs_hz: f64,
     },
+    /// The preprocessing genes make a pipeline the firmware cannot run (an even filter or
+    /// moving-average length, an empty window).
+    #[error("preprocessing: {0}")]
+    Pipeline(ecgnas_firmware::preprocess::PreprocessError),
 }

@@ -5,6 +5,10 @@
 //! lines with the app's output on QEMU: equal lines mean the Cortex-M build of the kernels is
 //! bit-exact with the host build for these layers.
 //!
+//! Then the app's random cases (`Workspace::random_case`, same seed), whose combined output
+//! hash is printed as `checksum random_cases <hex>`, so QEMU's DSP outputs are compared with
+//! the host's scalar ones there too.
+//!
 //! Also prints, per layer, how many outputs sit at the clamp bounds, to show the data keeps
 //! the requantisation busy rather than saturated. Exit status 0, or 1 when a layer fails.
 
@@ -13,7 +17,7 @@ mod layers;
 
 use std::process::ExitCode;
 
-use layers::{Workspace, LAYERS};
+use layers::{Workspace, XorShift32, LAYERS, RANDOM_CASES, RANDOM_SEED};
 
 fn main() -> ExitCode {
     let mut workspace = Box::new(Workspace::new());
@@ -43,9 +47,22 @@ fn main() -> ExitCode {
             }
         }
     }
+    let mut rng = XorShift32::new(RANDOM_SEED);
+    let mut random_hash = layers::fnv1a(&[]);
+    for case in 0..RANDOM_CASES {
+        match workspace.random_case(&mut rng) {
+            Ok(hash) => random_hash = layers::combine(random_hash, hash),
+            Err(e) => {
+                println!("error: random case {case}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("random cases: {RANDOM_CASES} ok");
     for (layer, checksum) in LAYERS.iter().zip(checksums) {
         println!("checksum {} {:#010x}", layer.name, checksum);
     }
+    println!("checksum random_cases {random_hash:#010x}");
     ExitCode::SUCCESS
 }
 

@@ -46,6 +46,19 @@ impl TaskKind {
         }
     }
 
+    /// The task called `name` (as [`TaskKind::name`] spells it).
+    pub fn from_name(name: &str) -> Option<TaskKind> {
+        [
+            TaskKind::Synthetic,
+            TaskKind::MitdbAami,
+            TaskKind::MitdbRhythm,
+            TaskKind::Cinc2017,
+            TaskKind::Cinc2021,
+        ]
+        .into_iter()
+        .find(|t| t.name() == name)
+    }
+
     /// The class names, in output order.
     pub fn labels(self) -> Vec<String> {
         let names: &[&str] = match self {
