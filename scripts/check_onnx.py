@@ -53,7 +53,7 @@ def main():
     p.add_argument("--int8", required=True)
     p.add_argument("--tolerance", type=float, default=1e-4)
     p.add_argument("--max-steps", type=int, default=2)
-    p.add_argument("--min-agreement", type=float, default=0.98)
+    p.add_argument("--min-agreement", type=float, default=0.95)
     args = p.parse_args()
 
     manifest = json.load(open(f"{args.model_dir}/manifest.json"))

@@ -166,16 +166,27 @@ fn edge(x: &[f32], i: isize) -> f32 {
 }
 
 /// `out[j] = sum_t taps[t] * x[j * d + t - half]` (or `x[j * d]` without taps), taps in order.
+/// Windows inside the signal read a slice directly; only those at its ends repeat the edge
+/// sample. Both add in the same order, so the result does not depend on which is used.
 fn filter_and_decimate(x: &[f32], taps: &[f32], decimation: usize, out: &mut [f32]) {
-    let half = (taps.len() / 2) as isize;
+    let half = taps.len() / 2;
     for (j, y) in out.iter_mut().enumerate() {
-        let centre = (j * decimation) as isize;
+        let centre = j * decimation;
         *y = if taps.is_empty() {
-            edge(x, centre)
+            edge(x, centre as isize)
+        } else if let Some(window) = centre
+            .checked_sub(half)
+            .and_then(|start| x.get(start..start + taps.len()))
+        {
+            let mut acc = 0.0f32;
+            for (&h, &v) in taps.iter().zip(window) {
+                acc += h * v;
+            }
+            acc
         } else {
             let mut acc = 0.0f32;
             for (t, &h) in taps.iter().enumerate() {
-                acc += h * edge(x, centre + t as isize - half);
+                acc += h * edge(x, (centre + t) as isize - half as isize);
             }
             acc
         };
@@ -184,16 +195,29 @@ fn filter_and_decimate(x: &[f32], taps: &[f32], decimation: usize, out: &mut [f3
 
 /// Subtracts the centred mean of `m` samples (ends repeating the edge sample). Each mean is its
 /// window's sum in order divided by `m`: no running sum, so no drift, and the same value an
-/// ONNX `AveragePool` over an edge-padded input computes up to rounding.
+/// ONNX `AveragePool` over an edge-padded input computes up to rounding. Windows inside the
+/// signal sum a slice directly, in the same order.
 fn remove_moving_average(x: &mut [f32], m: usize, means: &mut [f32]) {
-    let half = (m / 2) as isize;
-    let inv = m as f32;
+    let half = m / 2;
+    let count = m as f32;
     for (i, mean) in means.iter_mut().enumerate() {
         let mut sum = 0.0f32;
-        for k in -half..=half {
-            sum += edge(x, i as isize + k);
+        match i
+            .checked_sub(half)
+            .and_then(|start| x.get(start..start + m))
+        {
+            Some(window) => {
+                for &v in window {
+                    sum += v;
+                }
+            }
+            None => {
+                for k in 0..m {
+                    sum += edge(x, (i + k) as isize - half as isize);
+                }
+            }
         }
-        *mean = sum / inv;
+        *mean = sum / count;
     }
     for (v, mean) in x.iter_mut().zip(means.iter()) {
         *v -= *mean;

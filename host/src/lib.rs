@@ -10,6 +10,7 @@
 //! - [`metrics`]: the benchmark metrics (Se, +P, F1, AUROC, Challenge scores);
 //! - [`export`]: a trained network as a model folder (safetensors, ONNX f32 and int8 QDQ, the
 //!   int8 layer plan the firmware runs) and back;
+//! - [`deploy`]: an exported model built into the board binary and run on the target;
 //! - [`cost`]: hardware profiles and what a candidate costs on a chip;
 //! - [`search`]: strategies, the reward and the search loop;
 //! - [`store`]: the trial store of a search;
@@ -19,6 +20,7 @@
 pub mod cli;
 pub mod cost;
 pub mod data;
+pub mod deploy;
 pub mod export;
 pub mod metrics;
 pub mod pipeline;

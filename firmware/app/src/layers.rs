@@ -641,7 +641,7 @@ fn compare(got: &[i8], expected: &[i8]) -> Result<(), BenchError> {
 }
 
 /// How many random cases [`Workspace::random_case`] runs after the benchmark.
-pub const RANDOM_CASES: u32 = 50;
+pub const RANDOM_CASES: u32 = 600;
 
 /// The seed of the random cases.
 pub const RANDOM_SEED: u32 = 0x5eed_d5b1;
@@ -654,13 +654,21 @@ impl Workspace {
     /// path and checks that both give the same result, error or output, bit for bit. Returns
     /// the FNV-1a hash of the output (or of nothing, for an error), which the host compares.
     pub fn random_case(&mut self, rng: &mut XorShift32) -> Result<u32, BenchError> {
-        let op = rng.range(0, 2);
-        let cin = rng.range(1, 24) as usize;
-        let cout = rng.range(1, 24) as usize;
-        let length = rng.range(1, 64) as usize;
-        let kernel = rng.range(1, 9) as usize;
-        let stride = rng.range(1, 3) as usize;
-        let dilation = if rng.range(0, 3) == 0 { 2 } else { 1 };
+        // Half the cases are first layers: a conv1d with one input channel, up to 300 steps
+        // and 64 filters, kernels 1..=16.
+        let first_layer = rng.range(0, 1) == 0;
+        let op = if first_layer { 0 } else { rng.range(0, 2) };
+        // Of the others, one case in four has a single input channel too.
+        let cin = if first_layer || rng.range(0, 3) == 0 {
+            1
+        } else {
+            rng.range(1, 24) as usize
+        };
+        let cout = rng.range(1, if first_layer { 64 } else { 24 }) as usize;
+        let length = rng.range(1, if first_layer { 300 } else { 64 }) as usize;
+        let kernel = rng.range(1, if first_layer { 16 } else { 15 }) as usize;
+        let stride = rng.range(1, 4) as usize;
+        let dilation = [1, 1, 2, 4][rng.range(0, 3) as usize];
         let padding = if rng.range(0, 1) == 0 {
             Padding::Same
         } else {

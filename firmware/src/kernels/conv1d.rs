@@ -9,7 +9,8 @@
 //!
 //! Paths: [`conv1d`] is the entry point; it validates everything once and dispatches: on a
 //! Cortex-M with the DSP extension (`target_arch = "arm"`, the `dsp` Cargo feature) to the
-//! `SMLAD` path of the private `fast` module, elsewhere (and for windows over 1024 values) to a
+//! `SMLAD` path of the private `fast` module, elsewhere (and for windows over 320 values once
+//! the input channels are rounded up to a multiple of 4, or too long for its input band) to a
 //! pointwise (kernel 1) loop or to the general scalar loop. [`conv1d_scalar`] always runs the
 //! general loop and is the reference every special case and fast path is tested against, bit
 //! for bit (on QEMU by `firmware/app`).
@@ -88,8 +89,8 @@ impl Conv1dParams {
 }
 
 /// Scratch bytes [`conv1d`] needs in the arena (CMSIS-NN's `*_get_buffer_size` habit): 0. The
-/// DSP path keeps its im2col and expanded weights in fixed stack buffers instead (about
-/// 21.5 KiB of stack, the same for every layer). The cost model adds this to the arena.
+/// DSP path keeps its input band and expanded filters in fixed stack buffers instead, within
+/// [`crate::kernels::DSP_STACK_BYTES`] of stack, the same for every layer.
 pub const fn scratch_len(_params: &Conv1dParams) -> usize {
     0
 }
@@ -155,7 +156,9 @@ pub fn conv1d(
 ) -> Result<(), KernelError> {
     let geometry = check(params, quant, input, weights, bias, output)?;
     #[cfg(all(target_arch = "arm", feature = "dsp"))]
-    if fast::conv(params, geometry, quant, input, weights, bias, output) {
+    if single::conv(params, geometry, quant, input, weights, bias, output)
+        || fast::conv(params, geometry, quant, input, weights, bias, output)
+    {
         return Ok(());
     }
     if params.kernel == 1 {
@@ -257,22 +260,32 @@ fn pointwise_rows(
     }
 }
 
-/// The Cortex-M4 DSP path (CMSIS-NN's `arm_convolve_s8` scheme): for each pair of output
-/// positions, an im2col of both input windows as int16 pairs with the input offset added (the
-/// padding as zeros); the weights of up to [`fast::BLOCK_PAIRS`] channel pairs as int16 pairs,
-/// expanded once per block; then each 2 positions x 2 channels block is four `SMLAD` chains
-/// over the window (two MACs per instruction) and the DSP output stage.
+/// The Cortex-M4 DSP path, with bounded stack (3456 bytes of buffers, see
+/// [`crate::kernels::DSP_STACK_BYTES`]): the
+/// padded input is expanded, a band of rows at a time, to int16 (input offset added, padding
+/// rows and the lanes that round each row up to a multiple of 4 channels zero) in the
+/// "even/odd" lane order of `SXTB16`; for each pair of output channels the two filters are
+/// expanded once per band the same way (a dilated filter with zero rows in its gaps), and each
+/// 2 positions x 2 channels block is one `SMLAD` loop straight over the band (the windows are
+/// slices of it, no im2col copy), two MACs per `SMLAD`, then the DSP output stage.
 #[cfg(all(target_arch = "arm", feature = "dsp"))]
 mod fast {
-    use super::{input_row, Conv1dParams, Geometry, PerChannelQuant};
-    use crate::kernels::dsp::{dot2x2, ChannelQuant, Output, Packer};
+    use super::{Conv1dParams, Geometry, PerChannelQuant};
+    use crate::kernels::dsp::{
+        dot2x2, expand_groups, load4, pair, sadd16, splat16, unpack4_reordered, ChannelQuant,
+        Output,
+    };
 
-    /// Words (int16 pairs) of one position's window: windows up to 1024 values (4 KiB for two).
-    const COL_WORDS: usize = 512;
-    /// Words of expanded weights, all channel pairs of a block (16 KiB).
-    const W_WORDS: usize = 2048;
-    /// Channel pairs per block.
-    pub(super) const BLOCK_PAIRS: usize = 32;
+    /// Words of the input band (2176 bytes).
+    const BAND_WORDS: usize = 544;
+    /// Words past the last window that the four-group passes may read (times zero weights).
+    const SLACK_WORDS: usize = 8;
+    /// Words of two expanded filters: windows up to 320 values (1280 bytes).
+    const W_WORDS: usize = 320;
+    /// Words of the two buffers, the bulk of this path's stack.
+    const STACK_WORDS: usize = BAND_WORDS + W_WORDS;
+    // The buffers leave room for the frames within the published bound.
+    const _: () = assert!(4 * STACK_WORDS + 512 <= crate::kernels::DSP_STACK_BYTES);
 
     /// Bias and output constants of two channels.
     #[derive(Clone, Copy, Default)]
@@ -281,8 +294,41 @@ mod fast {
         q: [ChannelQuant; 2],
     }
 
-    /// Runs the convolution if its window fits the stack buffers; `false` (nothing written)
-    /// otherwise. Buffers are already checked.
+    /// The validated sizes of one layer on this path.
+    #[derive(Clone, Copy)]
+    struct Plan {
+        /// Input channels rounded up to a multiple of 4.
+        cin_p: usize,
+        /// Rows a window spans, `(kernel - 1) * dilation + 1`.
+        span: usize,
+        /// Words of both expanded filters, 16 per pass of `dot2x2`.
+        w_words: usize,
+        /// Output positions per band.
+        band_positions: usize,
+    }
+
+    fn plan(params: &Conv1dParams) -> Option<Plan> {
+        let cin_p = params.in_channels.checked_next_multiple_of(4)?;
+        let span = (params.kernel - 1).checked_mul(params.dilation)? + 1;
+        let groups = span.checked_mul(cin_p)? / 4;
+        let w_words = groups.div_ceil(4).checked_mul(16)?;
+        let row_words = cin_p / 2;
+        let rows = (BAND_WORDS - SLACK_WORDS) / row_words;
+        // Two positions at least per band.
+        if w_words > W_WORDS || rows < span.checked_add(params.stride)? {
+            return None;
+        }
+        Some(Plan {
+            cin_p,
+            span,
+            w_words,
+            // Even, so that no band ends with a lone position.
+            band_positions: ((rows - span) / params.stride + 1) & !1,
+        })
+    }
+
+    /// Runs the convolution if it fits the stack buffers; `false` (nothing written) otherwise.
+    /// Buffers are already checked.
     pub(super) fn conv(
         params: &Conv1dParams,
         geometry: Geometry,
@@ -292,15 +338,17 @@ mod fast {
         bias: &[i32],
         output: &mut [i8],
     ) -> bool {
-        let filter_len = params.kernel * params.in_channels;
-        // Words per window, a multiple of 4 (the inner loop's unrolling); the padding is zero.
-        let n = filter_len.div_ceil(8) * 4;
-        if n > COL_WORDS {
-            return false;
+        match plan(params) {
+            Some(plan) => {
+                run(
+                    (params, geometry, quant, input, weights, bias),
+                    plan,
+                    output,
+                );
+                true
+            }
+            None => false,
         }
-        let args = (params, geometry, quant, input, weights, bias);
-        run(args, n, output);
-        true
     }
 
     type Args<'a, 'b> = (
@@ -313,62 +361,43 @@ mod fast {
     );
 
     #[inline(never)]
-    fn run(args: Args<'_, '_>, n: usize, output: &mut [i8]) {
+    fn run(args: Args<'_, '_>, plan: Plan, output: &mut [i8]) {
         let (params, geometry, quant, input, weights, bias) = args;
         let cout = params.out_channels;
-        let filter_len = params.kernel * params.in_channels;
-        let block_pairs = (W_WORDS / n).min(BLOCK_PAIRS);
+        let stride = params.stride;
+        let row_words = plan.cin_p / 2;
+        let step = stride * row_words;
         let out = Output::new(quant, params.output_offset, params.clamp);
-        let mut cols = [[0u32; 2]; COL_WORDS];
-        let cols = &mut cols[..n];
-        let mut wbuf = [[0u32; 2]; W_WORDS];
-        let mut pp = [PairParams::default(); BLOCK_PAIRS];
-        let total_pairs = cout.div_ceil(2);
+        let mut band = [0u32; BAND_WORDS];
+        let mut wbuf = [0u32; W_WORDS];
+        let wbuf = &mut wbuf[..plan.w_words];
         let mut first = 0;
-        while first < total_pairs {
-            let pairs = block_pairs.min(total_pairs - first);
-            for (j, (p, w)) in pp[..pairs]
-                .iter_mut()
-                .zip(wbuf.chunks_exact_mut(n))
-                .enumerate()
-            {
-                let o = 2 * (first + j);
-                *p = pair_params(o, cout, quant, bias);
-                expand_weights(w, 0, weights, o, filter_len);
-                expand_weights(w, 1, weights, o + 1, filter_len);
-            }
-            let block = &pp[..pairs];
-            let block_w = &wbuf[..pairs * n];
-            let o_first = 2 * first;
-            let mut start = 0usize;
-            for rows in output.chunks_mut(2 * cout) {
-                let (row0, row1) = rows.split_at_mut(cout.min(rows.len()));
-                column(cols, 0, params, geometry, input, start);
-                if !row1.is_empty() {
-                    column(cols, 1, params, geometry, input, start + params.stride);
-                }
-                start += 2 * params.stride;
-                let row0 = row0.get_mut(o_first..).unwrap_or(&mut []);
-                let row1 = row1.get_mut(o_first..).unwrap_or(&mut []);
-                if row0.len() >= 2 * pairs && row1.len() >= 2 * pairs {
-                    // Whole channel pairs in both rows.
-                    let dst = row0.chunks_exact_mut(2).zip(row1.chunks_exact_mut(2));
-                    for ((p, w), (d0, d1)) in block.iter().zip(block_w.chunks_exact(n)).zip(dst) {
-                        let [a00, a01, a10, a11] = dot2x2(cols, w, p.bias);
-                        if let (Ok(d0), Ok(d1)) = (d0.try_into(), d1.try_into()) {
-                            out.store2(a00, a01, &p.q, d0);
-                            out.store2(a10, a11, &p.q, d1);
-                        }
-                    }
-                } else {
-                    for (j, (p, w)) in block.iter().zip(block_w.chunks_exact(n)).enumerate() {
-                        let acc = dot2x2(cols, w, p.bias);
-                        store(row0, 2 * j, &out, (acc[0], acc[1]), &p.q);
-                        store(row1, 2 * j, &out, (acc[2], acc[3]), &p.q);
-                    }
+        for rows in output.chunks_mut(plan.band_positions * cout) {
+            let positions = rows.len() / cout;
+            let band_rows = (positions - 1) * stride + plan.span;
+            expand_band(
+                &mut band,
+                params,
+                geometry,
+                input,
+                first * stride,
+                band_rows,
+            );
+            for o in (0..cout).step_by(2) {
+                let p = pair_params(o, cout, quant, bias);
+                expand_filters(wbuf, params, plan, weights, o);
+                let wbuf = &*wbuf;
+                let mut x = &band[..];
+                for rows2 in rows.chunks_mut(2 * cout) {
+                    let (row0, row1) = rows2.split_at_mut(cout.min(rows2.len()));
+                    let x1 = x.get(step..).unwrap_or(&[]);
+                    let [a00, a01, a10, a11] = dot2x2(x, x1, wbuf, p.bias);
+                    store(row0, o, &out, (a00, a01), &p.q);
+                    store(row1, o, &out, (a10, a11), &p.q);
+                    x = x1.get(step..).unwrap_or(&[]);
                 }
             }
-            first += pairs;
+            first += positions;
         }
     }
 
@@ -389,53 +418,98 @@ mod fast {
         p
     }
 
-    /// Channel `o`'s filter (zeros past the last channel) into lane `lane` of `dst`.
-    fn expand_weights(
-        dst: &mut [[u32; 2]],
-        lane: usize,
-        weights: &[i8],
-        o: usize,
-        filter_len: usize,
-    ) {
-        let mut packer = Packer::new(dst, lane, 0);
-        if let Some(filter) = weights.get(o * filter_len..(o + 1) * filter_len) {
-            packer.values(filter);
+    /// Four values (`x[i] + offset`, 0 where `x` is too short) as an even/odd pair of words.
+    #[inline(always)]
+    fn group(x: &[i8], offset: i32, offset_pair: u32) -> (u32, u32) {
+        if let Ok(x) = <&[i8; 4]>::try_from(x) {
+            let (even, odd) = unpack4_reordered(load4(x));
+            (sadd16(even, offset_pair), sadd16(odd, offset_pair))
+        } else {
+            let v = |i: usize| x.get(i).map_or(0, |&v| i32::from(v) + offset);
+            (pair(v(0), v(2)), pair(v(1), v(3)))
         }
-        packer.finish();
     }
 
-    /// The window of the output that starts at padded position `start` into lane `lane`.
-    #[inline(never)]
-    fn column(
-        cols: &mut [[u32; 2]],
-        lane: usize,
+    /// Padded rows `first..first + rows` into the band, `cin_p / 2` words a row.
+    fn expand_band(
+        band: &mut [u32],
         params: &Conv1dParams,
         geometry: Geometry,
         input: &[i8],
-        start: usize,
+        first: usize,
+        rows: usize,
     ) {
         let cin = params.in_channels;
-        let mut packer = Packer::new(cols, lane, params.input_offset);
-        if params.dilation == 1 {
-            // The in-bounds rows of the window are one contiguous run of the input.
-            let lo = start.saturating_sub(geometry.pad).min(params.length);
-            let hi = (start + params.kernel)
-                .saturating_sub(geometry.pad)
-                .min(params.length);
-            let lead = (geometry.pad.saturating_sub(start)).min(params.kernel);
-            packer.zeros(lead * cin);
-            packer.values(input.get(lo * cin..hi * cin).unwrap_or(&[]));
-        } else {
-            let mut pos = start;
-            for _ in 0..params.kernel {
-                match input_row(input, pos, geometry.pad, cin) {
-                    Some(row) => packer.values(row),
-                    None => packer.zeros(cin),
+        let row_words = cin.div_ceil(4) * 2;
+        let offset = params.input_offset;
+        let offset_pair = splat16(offset);
+        for (r, dst) in band.chunks_exact_mut(row_words).take(rows).enumerate() {
+            let row = (first + r)
+                .checked_sub(geometry.pad)
+                .filter(|&r| r < params.length)
+                .and_then(|r| input.get(r * cin..(r + 1) * cin));
+            match row {
+                Some(row) if cin % 4 == 0 => {
+                    for (words, x) in dst.chunks_exact_mut(2).zip(row.chunks_exact(4)) {
+                        let (even, odd) = unpack4_reordered(load4(&[x[0], x[1], x[2], x[3]]));
+                        words[0] = sadd16(even, offset_pair);
+                        words[1] = sadd16(odd, offset_pair);
+                    }
                 }
-                pos += params.dilation;
+                Some(row) => {
+                    for (words, x) in dst.chunks_exact_mut(2).zip(row.chunks(4)) {
+                        (words[0], words[1]) = group(x, offset, offset_pair);
+                    }
+                }
+                None => dst.fill(0),
             }
         }
-        packer.finish();
+    }
+
+    /// The filters of channels `o` and `o + 1` (zeros for a channel past the last, for the
+    /// rows in a dilated filter's gaps and after the last group), four words a group:
+    /// `[o even, o odd, o + 1 even, o + 1 odd]`.
+    fn expand_filters(
+        wbuf: &mut [u32],
+        params: &Conv1dParams,
+        plan: Plan,
+        weights: &[i8],
+        o: usize,
+    ) {
+        let cin = params.in_channels;
+        let filter_len = params.kernel * cin;
+        let row_groups = plan.cin_p / 4;
+        if cin % 4 == 0 && params.dilation == 1 {
+            // The filter is its groups in order: no gaps, no padded lanes.
+            let groups = filter_len / 4;
+            for lane in 0..2 {
+                match weights.get((o + lane) * filter_len..(o + lane + 1) * filter_len) {
+                    Some(filter) => expand_groups(wbuf, 2 * lane, filter),
+                    None => {
+                        for words in wbuf.chunks_exact_mut(4).take(groups) {
+                            words[2 * lane] = 0;
+                            words[2 * lane + 1] = 0;
+                        }
+                    }
+                }
+            }
+            wbuf.get_mut(4 * groups..).unwrap_or(&mut []).fill(0);
+            return;
+        }
+        wbuf.fill(0);
+        for lane in 0..2 {
+            let Some(filter) = weights.get((o + lane) * filter_len..(o + lane + 1) * filter_len)
+            else {
+                continue;
+            };
+            for (tap, w) in filter.chunks_exact(cin).enumerate() {
+                let first = tap * params.dilation * row_groups;
+                let dst = wbuf.get_mut(4 * first..).unwrap_or(&mut []);
+                for (words, w) in dst.chunks_exact_mut(4).zip(w.chunks(4)) {
+                    (words[2 * lane], words[2 * lane + 1]) = group(w, 0, 0);
+                }
+            }
+        }
     }
 
     /// Channels `o` and `o + 1` of one output row (only `o` when it is the last channel; nothing
@@ -446,6 +520,238 @@ mod fast {
             out.store2(acc.0, acc.1, q, dst);
         } else if let Some(dst) = row.get_mut(o) {
             *dst = out.one(acc.0, &q[0]);
+        }
+    }
+}
+
+/// The Cortex-M4 DSP path for one input channel (the first layer of a single-lead model), with
+/// bounded stack (3456 bytes of buffers, see [`crate::kernels::DSP_STACK_BYTES`]).
+///
+/// With `xp` the padded input plus the input offset (0 in the padding), the pair word
+/// `P[i] = [xp[i], xp[i + d]]` (dilation `d`) holds taps `2j` and `2j + 1` of every window that
+/// has tap `2j` at `i`, so position `t` needs `P[t * stride + 2j * d]` for each pair `j` of
+/// taps. The pair words of a chunk of positions are stored phase-split, `2d` rows of index
+/// `i mod 2d`, so that each position's pairs are consecutive words. The filters are packed
+/// once per call as pairs of taps (an odd kernel gets a zero tap), four channels a block with
+/// their biases first, and each position x 4 channels block is one `SMLAD` loop (two MACs per
+/// `SMLAD`, one `LDM` of four channels' weights per pair) and one output stage of four
+/// channels with a single word store.
+#[cfg(all(target_arch = "arm", feature = "dsp"))]
+mod single {
+    use super::{Conv1dParams, Geometry, PerChannelQuant};
+    use crate::kernels::dsp::{conv1x4_blocks, dot1x4, pair, ChannelQuant, Output, STAGE_RIGHT};
+
+    /// Blocks of four output channels: up to 64 channels.
+    const MAX_BLOCKS: usize = 16;
+    /// Pairs of taps: kernels up to 16.
+    const MAX_PAIRS: usize = 8;
+    /// Words of one block: four biases, then four words per pair.
+    const MAX_BLOCK_WORDS: usize = 4 + 4 * MAX_PAIRS;
+    /// Words of the packed filters (2304 bytes).
+    const W_WORDS: usize = MAX_BLOCKS * MAX_BLOCK_WORDS;
+    /// Words of the output constants, `[b, right]` per channel (512 bytes).
+    const Q_WORDS: usize = 8 * MAX_BLOCKS;
+    /// Words of the phase-split pair words of a chunk (640 bytes).
+    const P_WORDS: usize = 160;
+    // The buffers leave room for the frames within the published bound.
+    const _: () =
+        assert!(4 * (W_WORDS + Q_WORDS + P_WORDS) + 512 <= crate::kernels::DSP_STACK_BYTES);
+
+    /// The validated sizes of one layer on this path.
+    #[derive(Clone, Copy)]
+    struct Plan {
+        /// Pairs of taps, rounded up to an even count.
+        pairs: usize,
+        /// Phases, `2 * dilation`.
+        phases: usize,
+        /// Words per phase row.
+        row: usize,
+        /// Output positions per chunk.
+        chunk: usize,
+        /// Blocks of four channels.
+        blocks: usize,
+    }
+
+    fn plan(params: &Conv1dParams) -> Option<Plan> {
+        if params.in_channels != 1 || params.out_channels > 4 * MAX_BLOCKS {
+            return None;
+        }
+        let pairs = params.kernel.div_ceil(2).next_multiple_of(2);
+        let phases = params.dilation.checked_mul(2)?;
+        let row = P_WORDS / phases;
+        if pairs > MAX_PAIRS || row <= pairs {
+            return None;
+        }
+        Some(Plan {
+            pairs,
+            phases,
+            row,
+            chunk: phases * (row - pairs) / params.stride + 1,
+            blocks: params.out_channels.div_ceil(4),
+        })
+    }
+
+    /// Runs the convolution if it fits this path; `false` (nothing written) otherwise.
+    /// Buffers are already checked.
+    pub(super) fn conv(
+        params: &Conv1dParams,
+        geometry: Geometry,
+        quant: &PerChannelQuant<'_>,
+        input: &[i8],
+        weights: &[i8],
+        bias: &[i32],
+        output: &mut [i8],
+    ) -> bool {
+        match plan(params) {
+            Some(plan) => {
+                run(
+                    (params, geometry, quant, input, weights, bias),
+                    plan,
+                    output,
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    type Args<'a, 'b> = (
+        &'a Conv1dParams,
+        Geometry,
+        &'a PerChannelQuant<'b>,
+        &'a [i8],
+        &'a [i8],
+        &'a [i32],
+    );
+
+    #[inline(never)]
+    fn run(args: Args<'_, '_>, plan: Plan, output: &mut [i8]) {
+        let (params, geometry, quant, input, weights, bias) = args;
+        let cout = params.out_channels;
+        let stride = params.stride;
+        let block_words = 4 + 4 * plan.pairs;
+        let out = Output::new(quant, params.output_offset, params.clamp);
+        let mut wbuf = [0u32; W_WORDS];
+        pack_filters(&mut wbuf, params, plan, weights, bias);
+        let wbuf = &wbuf[..plan.blocks * block_words];
+        let mut qbuf = [0u32; Q_WORDS];
+        for (q, (&m, &s)) in qbuf
+            .chunks_exact_mut(2)
+            .zip(quant.multipliers.iter().zip(quant.shifts))
+        {
+            let c = ChannelQuant::new(m, s);
+            q[0] = c.b;
+            q[1] = c.right;
+        }
+        // Blocks of four channels with the single-asm output stage; the rest one by one.
+        let fast_blocks = if out.stage == STAGE_RIGHT {
+            cout / 4
+        } else {
+            0
+        };
+        let (w_rest, q_rest) = (fast_blocks * block_words, 8 * fast_blocks);
+        let mut pbuf = [0u32; P_WORDS];
+        let mut first = 0;
+        for rows in output.chunks_mut(plan.chunk * cout) {
+            let positions = rows.len() / cout;
+            build_pairs(
+                &mut pbuf,
+                params,
+                geometry,
+                plan,
+                input,
+                first * stride,
+                positions,
+            );
+            let mut offset = 0;
+            for row in rows.chunks_exact_mut(cout) {
+                let start = (offset % plan.phases) * plan.row + offset / plan.phases;
+                let x = pbuf.get(start..).unwrap_or(&[]);
+                conv1x4_blocks(x, wbuf, plan.pairs, &qbuf, &out, row, fast_blocks);
+                let rest = wbuf
+                    .get(w_rest..)
+                    .unwrap_or(&[])
+                    .chunks_exact(block_words)
+                    .zip(
+                        row.get_mut(4 * fast_blocks..)
+                            .unwrap_or(&mut [])
+                            .chunks_mut(4),
+                    );
+                for (b, (w, dst)) in rest.enumerate() {
+                    let acc = dot1x4(x, w, plan.pairs);
+                    for (lane, y) in dst.iter_mut().enumerate() {
+                        let c = q_rest / 2 + 4 * b + lane;
+                        if let (Some(&m), Some(&s)) =
+                            (quant.multipliers.get(c), quant.shifts.get(c))
+                        {
+                            *y = out.one(acc[lane], &ChannelQuant::new(m, s));
+                        }
+                    }
+                }
+                offset += stride;
+            }
+            first += positions;
+        }
+    }
+
+    /// Block `b` of `wbuf` (all zeros on entry): the biases of channels `4b..4b + 4`, then for
+    /// each pair `j` the words `[w[c][2j], w[c][2j + 1]]` of those channels (zero past the
+    /// kernel or the last channel).
+    fn pack_filters(
+        wbuf: &mut [u32],
+        params: &Conv1dParams,
+        plan: Plan,
+        weights: &[i8],
+        bias: &[i32],
+    ) {
+        let block_words = 4 + 4 * plan.pairs;
+        let filters = weights.chunks_exact(params.kernel).zip(bias);
+        for (o, (filter, &b)) in filters.enumerate() {
+            let base = (o / 4) * block_words + o % 4;
+            if let Some(word) = wbuf.get_mut(base) {
+                *word = b as u32;
+            }
+            for (i, &w) in filter.iter().enumerate() {
+                if let Some(word) = wbuf.get_mut(base + 4 + 4 * (i / 2)) {
+                    *word |= u32::from(w as u16) << (16 * (i % 2));
+                }
+            }
+        }
+    }
+
+    /// The pair words of the positions `first / stride..` (`positions` of them) from padded
+    /// index `first`, phase-split: word `i` of the chunk at `(i % phases) * row + i / phases`.
+    fn build_pairs(
+        pbuf: &mut [u32],
+        params: &Conv1dParams,
+        geometry: Geometry,
+        plan: Plan,
+        input: &[i8],
+        first: usize,
+        positions: usize,
+    ) {
+        let d = params.dilation;
+        let offset = params.input_offset;
+        let xp = |i: usize| {
+            i.checked_sub(geometry.pad)
+                .and_then(|i| input.get(i))
+                .map_or(0, |&v| i32::from(v) + offset)
+        };
+        let need = ((positions - 1) * params.stride + plan.phases * plan.pairs)
+            .min(plan.phases * plan.row);
+        for (r, words) in pbuf
+            .chunks_exact_mut(plan.row)
+            .take(plan.phases)
+            .enumerate()
+        {
+            let mut i = first + r;
+            for word in words
+                .iter_mut()
+                .take((need + plan.phases - 1 - r) / plan.phases)
+            {
+                *word = pair(xp(i), xp(i + d));
+                i += plan.phases;
+            }
         }
     }
 }

@@ -140,8 +140,10 @@ mod fast {
         load4, sadd16, smlad, splat16, unpack4_reordered, ChannelQuant, Output,
     };
 
-    /// Words of the packed input: up to 2048 features (4 KiB).
-    const X_WORDS: usize = 1024;
+    /// Words of the packed input: up to 1792 features (3584 bytes).
+    const X_WORDS: usize = 896;
+    // The buffers leave room for the frames within the published bound.
+    const _: () = assert!(4 * X_WORDS + 512 <= crate::kernels::DSP_STACK_BYTES);
 
     /// Runs the layer if its input fits the stack buffer; `false` (nothing written) otherwise.
     pub(super) fn dense(

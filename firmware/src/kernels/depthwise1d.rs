@@ -187,8 +187,10 @@ mod fast {
     use super::{Depthwise1dParams, PerChannelQuant};
     use crate::kernels::dsp::{pair, smlad, ChannelQuant, Output};
 
-    /// Time steps of a padded column (4 KiB per column, two columns).
-    const COL_STEPS: usize = 2048;
+    /// Time steps of a padded column (1792 bytes per column, two columns).
+    const COL_STEPS: usize = 896;
+    // The buffers leave room for the frames within the published bound.
+    const _: () = assert!(4 * COL_STEPS + 512 <= crate::kernels::DSP_STACK_BYTES);
     /// Pairs of taps: kernels up to 16.
     const TAP_PAIRS: usize = 8;
 

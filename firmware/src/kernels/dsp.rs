@@ -39,66 +39,308 @@ pub(crate) fn smlad(x: u32, y: u32, acc: i32) -> i32 {
     r
 }
 
-/// The four dot products of a 2 positions x 2 channels block over `n4` groups of four words:
-/// `x[i] = [position 0, position 1]` and `w[i] = [channel 0, channel 1]` are int16 pairs;
-/// returns `[p0c0, p0c1, p1c0, p1c1]`, each `init[c] + sum(SMLAD)`. Reads `min(x.len(),
-/// w.len())` words rounded down to a multiple of 4 (nothing when that is 0).
+/// The four dot products of a 2 positions x 2 channels block over `groups` groups of four
+/// int16 values, four groups per pass: `x0` and `x1` hold the two positions' windows, two words
+/// per group in the "even/odd" order of [`unpack4_reordered`] (`[v0, v2]`, `[v1, v3]`); `w`
+/// holds four words per group, `[c0 even, c0 odd, c1 even, c1 odd]`. Returns `[p0c0, p0c1,
+/// p1c0, p1c1]`, each `init[c] + sum(SMLAD)`, or `init` alone when a slice is shorter than the
+/// passes need (`passes = w.len() / 16`; `x0` and `x1` need `8 * passes` words).
 #[inline(always)]
 #[allow(unsafe_code)]
-pub(crate) fn dot2x2(x: &[[u32; 2]], w: &[[u32; 2]], init: [i32; 2]) -> [i32; 4] {
-    let groups = x.len().min(w.len()) / 4;
+pub(crate) fn dot2x2(x0: &[u32], x1: &[u32], w: &[u32], init: [i32; 2]) -> [i32; 4] {
+    let passes = w.len() / 16;
     let (mut a00, mut a01, mut a10, mut a11) = (init[0], init[1], init[0], init[1]);
-    if groups == 0 {
+    if passes == 0 || x0.len() < 8 * passes || x1.len() < 8 * passes {
         return [a00, a01, a10, a11];
     }
-    // SAFETY: the loop runs `groups >= 1` times and each pass reads 4 `[u32; 2]` (32 bytes)
-    // from each pointer, post-incremented, so it reads exactly the first `4 * groups` elements
-    // of `x` and of `w`, both in bounds; `[u32; 2]` is word aligned as `ldrd` needs. Only the
-    // named registers are written; flags are clobbered (`subs`, and Q by `smlad`).
+    // SAFETY: the loop runs `passes >= 1` times; each pass reads 8 words from `x0` and from
+    // `x1` and 16 words from `w`, post-incremented, so it reads the first `8 * passes` words of
+    // `x0` and `x1` and the first `16 * passes` of `w`, all in bounds (checked above); the
+    // slices are of `u32`, word aligned as `ldrd` and `ldm` need. `r6` and `r7` (which cannot
+    // be operands) are saved on the stack and restored; every other register written is an
+    // operand. Flags are clobbered (`subs`, and Q by `smlad`).
     unsafe {
         asm!(
+            "push {{r6, r7}}",
             "2:",
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "ldrd {w0}, {w1}, [{pw}], #8",
-            "smlad {a00}, {x0}, {w0}, {a00}",
-            "smlad {a01}, {x0}, {w1}, {a01}",
-            "smlad {a10}, {x1}, {w0}, {a10}",
-            "smlad {a11}, {x1}, {w1}, {a11}",
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "ldrd {w0}, {w1}, [{pw}], #8",
-            "smlad {a00}, {x0}, {w0}, {a00}",
-            "smlad {a01}, {x0}, {w1}, {a01}",
-            "smlad {a10}, {x1}, {w0}, {a10}",
-            "smlad {a11}, {x1}, {w1}, {a11}",
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "ldrd {w0}, {w1}, [{pw}], #8",
-            "smlad {a00}, {x0}, {w0}, {a00}",
-            "smlad {a01}, {x0}, {w1}, {a01}",
-            "smlad {a10}, {x1}, {w0}, {a10}",
-            "smlad {a11}, {x1}, {w1}, {a11}",
-            "ldrd {x0}, {x1}, [{px}], #8",
-            "ldrd {w0}, {w1}, [{pw}], #8",
-            "smlad {a00}, {x0}, {w0}, {a00}",
-            "smlad {a01}, {x0}, {w1}, {a01}",
-            "smlad {a10}, {x1}, {w0}, {a10}",
-            "smlad {a11}, {x1}, {w1}, {a11}",
-            "subs {n}, {n}, #1",
+            "ldrd r6, r7, [r0], #8",
+            "ldm r2!, {{r10, r11, r12, lr}}",
+            "smlad r4, r6, r10, r4",
+            "smlad r4, r7, r11, r4",
+            "smlad r5, r6, r12, r5",
+            "smlad r5, r7, lr, r5",
+            "ldrd r6, r7, [r1], #8",
+            "smlad r8, r6, r10, r8",
+            "smlad r8, r7, r11, r8",
+            "smlad r9, r6, r12, r9",
+            "smlad r9, r7, lr, r9",
+            "ldrd r6, r7, [r0], #8",
+            "ldm r2!, {{r10, r11, r12, lr}}",
+            "smlad r4, r6, r10, r4",
+            "smlad r4, r7, r11, r4",
+            "smlad r5, r6, r12, r5",
+            "smlad r5, r7, lr, r5",
+            "ldrd r6, r7, [r1], #8",
+            "smlad r8, r6, r10, r8",
+            "smlad r8, r7, r11, r8",
+            "smlad r9, r6, r12, r9",
+            "smlad r9, r7, lr, r9",
+            "ldrd r6, r7, [r0], #8",
+            "ldm r2!, {{r10, r11, r12, lr}}",
+            "smlad r4, r6, r10, r4",
+            "smlad r4, r7, r11, r4",
+            "smlad r5, r6, r12, r5",
+            "smlad r5, r7, lr, r5",
+            "ldrd r6, r7, [r1], #8",
+            "smlad r8, r6, r10, r8",
+            "smlad r8, r7, r11, r8",
+            "smlad r9, r6, r12, r9",
+            "smlad r9, r7, lr, r9",
+            "ldrd r6, r7, [r0], #8",
+            "ldm r2!, {{r10, r11, r12, lr}}",
+            "smlad r4, r6, r10, r4",
+            "smlad r4, r7, r11, r4",
+            "smlad r5, r6, r12, r5",
+            "smlad r5, r7, lr, r5",
+            "ldrd r6, r7, [r1], #8",
+            "smlad r8, r6, r10, r8",
+            "smlad r8, r7, r11, r8",
+            "smlad r9, r6, r12, r9",
+            "smlad r9, r7, lr, r9",
+            "subs r3, r3, #1",
             "bne 2b",
-            px = inout(reg) x.as_ptr() => _,
-            pw = inout(reg) w.as_ptr() => _,
-            n = inout(reg) groups => _,
-            a00 = inout(reg) a00,
-            a01 = inout(reg) a01,
-            a10 = inout(reg) a10,
-            a11 = inout(reg) a11,
-            x0 = out(reg) _,
-            x1 = out(reg) _,
-            w0 = out(reg) _,
-            w1 = out(reg) _,
-            options(readonly, nostack),
+            "pop {{r6, r7}}",
+            inout("r0") x0.as_ptr() => _,
+            inout("r1") x1.as_ptr() => _,
+            inout("r2") w.as_ptr() => _,
+            inout("r3") passes => _,
+            inout("r4") a00,
+            inout("r5") a01,
+            inout("r8") a10,
+            inout("r9") a11,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
+            options(readonly),
         );
     }
     [a00, a01, a10, a11]
+}
+
+/// One position times four channels over `pairs` natural-order int16 pairs of taps (`pairs`
+/// even, at least 2): `w` starts with the four channels' initial accumulators (their biases),
+/// then four words per pair, `[c0, c1, c2, c3]`; `x` holds the position's pairs, one word each.
+/// Returns `init[c] + sum_j SMLAD(x[j], w[4 + 4j + c])`, or `[0; 4]` when `pairs` is odd or
+/// zero or a slice is shorter than that (`x` needs `pairs` words, `w` `4 + 4 * pairs`).
+#[inline(always)]
+#[allow(unsafe_code)]
+pub(crate) fn dot1x4(x: &[u32], w: &[u32], pairs: usize) -> [i32; 4] {
+    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    let passes = pairs / 2;
+    if passes == 0 || pairs % 2 != 0 || x.len() < pairs || w.len() < 4 + 4 * pairs {
+        return [a0, a1, a2, a3];
+    }
+    // SAFETY: the first `ldm` reads words 0..4 of `w`; the loop runs `passes >= 1` times and
+    // each pass reads 2 words of `x` and 8 of `w`, post-incremented, so it reads the first
+    // `2 * passes = pairs` words of `x` and `4 + 4 * pairs` of `w`, in bounds (checked above);
+    // the slices are of `u32`, word aligned as `ldrd` and `ldm` need. `r6` and `r7` (which
+    // cannot be operands) are saved on the stack and restored; every other register written
+    // is an operand. Flags are clobbered (`subs`, and Q by `smlad`).
+    unsafe {
+        asm!(
+            "push {{r6, r7}}",
+            "ldm r1!, {{r3, r4, r5, r8}}",
+            "2:",
+            "ldrd r9, r10, [r0], #8",
+            "ldm r1!, {{r6, r11, r12, lr}}",
+            "smlad r3, r9, r6, r3",
+            "smlad r4, r9, r11, r4",
+            "smlad r5, r9, r12, r5",
+            "smlad r8, r9, lr, r8",
+            "ldm r1!, {{r6, r11, r12, lr}}",
+            "smlad r3, r10, r6, r3",
+            "smlad r4, r10, r11, r4",
+            "smlad r5, r10, r12, r5",
+            "smlad r8, r10, lr, r8",
+            "subs r2, r2, #1",
+            "bne 2b",
+            "pop {{r6, r7}}",
+            inout("r0") x.as_ptr() => _,
+            inout("r1") w.as_ptr() => _,
+            inout("r2") passes => _,
+            inout("r3") a0,
+            inout("r4") a1,
+            inout("r5") a2,
+            inout("r8") a3,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
+            options(readonly),
+        );
+    }
+    [a0, a1, a2, a3]
+}
+
+/// [`dot1x4`] and the [`STAGE_RIGHT`] output stage (as [`Output::store2`], four lanes and one
+/// word store) for `blocks` consecutive blocks of four channels of
+/// one position, in one `asm!` block: block `b` reads words `b * (4 + 4 * pairs)..` of `w`
+/// (biases, then pairs as for [`dot1x4`]), words `8b..8b + 8` of `q` (`[b, right]` per
+/// channel) and writes bytes `4b..4b + 4` of `dst`. For [`STAGE_RIGHT`] only (the caller checks
+/// `out.stage`). Does nothing when `pairs` is odd or zero, `blocks` is zero or a slice is
+/// shorter than that.
+#[inline(always)]
+#[allow(unsafe_code)]
+pub(crate) fn conv1x4_blocks(
+    x: &[u32],
+    w: &[u32],
+    pairs: usize,
+    q: &[u32],
+    out: &Output,
+    dst: &mut [i8],
+    blocks: usize,
+) {
+    let passes = pairs / 2;
+    if passes == 0
+        || pairs % 2 != 0
+        || blocks == 0
+        || x.len() < pairs
+        || w.len() / (4 + 4 * pairs) < blocks
+        || q.len() / 8 < blocks
+        || dst.len() / 4 < blocks
+    {
+        return;
+    }
+    // SAFETY: each of the `blocks >= 1` iterations reads `pairs` words of `x` from its start
+    // (reloaded from the stack), the next `4 + 4 * pairs` words of `w` (post-incremented, so
+    // `blocks * (4 + 4 * pairs)` in all), 8 words of `q` and the three words of the
+    // `#[repr(C)]` `Output` (`offset`, `min_q`, `max_q`), and writes 4 bytes of `dst` (`str`
+    // may be unaligned on ARMv7-M), all in bounds (checked above); `x`, `w` and `q` are word
+    // aligned as `ldrd` and `ldm` need. The 6 words pushed are popped before the end, and `r6`
+    // and `r7` (which cannot be operands) are saved and restored; every other register written
+    // is an operand. Flags are clobbered (`subs`, GE by `ssub8`, Q by `smlad`).
+    unsafe {
+        asm!(
+            "push {{r6, r7}}",
+            "push {{r0, r2, r3, r4, r5, r8}}",
+            "1:",
+            "ldr r0, [sp]",
+            "ldr r2, [sp, #4]",
+            "ldm r1!, {{r3, r4, r5, r8}}",
+            "2:",
+            "ldrd r9, r10, [r0], #8",
+            "ldm r1!, {{r6, r11, r12, lr}}",
+            "smlad r3, r9, r6, r3",
+            "smlad r4, r9, r11, r4",
+            "smlad r5, r9, r12, r5",
+            "smlad r8, r9, lr, r8",
+            "ldm r1!, {{r6, r11, r12, lr}}",
+            "smlad r3, r10, r6, r3",
+            "smlad r4, r10, r11, r4",
+            "smlad r5, r10, r12, r5",
+            "smlad r8, r10, lr, r8",
+            "subs r2, r2, #1",
+            "bne 2b",
+            "ldr r2, [sp, #8]",
+            "ldr r12, [sp, #20]",
+            "ldr r0, [r12]",
+            "ldrd r6, r9, [r2]",
+            "smmlar r10, r3, r6, r3",
+            "add r10, r10, r10, asr #31",
+            "asrs r10, r10, r9",
+            "adc r3, r10, r0",
+            "ldrd r6, r9, [r2, #8]",
+            "smmlar r10, r4, r6, r4",
+            "add r10, r10, r10, asr #31",
+            "asrs r10, r10, r9",
+            "adc r4, r10, r0",
+            "ldrd r6, r9, [r2, #16]",
+            "smmlar r10, r5, r6, r5",
+            "add r10, r10, r10, asr #31",
+            "asrs r10, r10, r9",
+            "adc r5, r10, r0",
+            "ldrd r6, r9, [r2, #24]",
+            "smmlar r10, r8, r6, r8",
+            "add r10, r10, r10, asr #31",
+            "asrs r10, r10, r9",
+            "adc r8, r10, r0",
+            "add r2, r2, #32",
+            "str r2, [sp, #8]",
+            "ssat r3, #8, r3",
+            "ssat r4, #8, r4",
+            "ssat r5, #8, r5",
+            "ssat r8, #8, r8",
+            "bfi r3, r4, #8, #8",
+            "bfi r3, r5, #16, #8",
+            "bfi r3, r8, #24, #8",
+            "ldrd r6, r9, [r12, #4]",
+            "ssub8 r10, r3, r6",
+            "sel r3, r3, r6",
+            "ssub8 r10, r9, r3",
+            "sel r3, r3, r9",
+            "ldrd r2, r4, [sp, #12]",
+            "str r3, [r2], #4",
+            "subs r4, r4, #1",
+            "strd r2, r4, [sp, #12]",
+            "bne 1b",
+            "add sp, sp, #24",
+            "pop {{r6, r7}}",
+            inout("r0") x.as_ptr() => _,
+            inout("r1") w.as_ptr() => _,
+            inout("r2") passes => _,
+            inout("r3") q.as_ptr() => _,
+            inout("r4") dst.as_mut_ptr() => _,
+            inout("r5") blocks => _,
+            inout("r8") out as *const Output => _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
+        );
+    }
+}
+
+/// Groups of four int8 values of `src` as even/odd int16 pairs (as [`unpack4_reordered`]) into
+/// words `4 * g + lane` and `4 * g + lane + 1` of `dst` (`lane` 0 or 2), for
+/// `g < min(src.len() / 4, dst.len() / 4)`; the other words are left as they are.
+#[inline(always)]
+#[allow(unsafe_code)]
+pub(crate) fn expand_groups(dst: &mut [u32], lane: usize, src: &[i8]) {
+    let lane = lane & 2;
+    let groups = (src.len() / 4).min(dst.len() / 4);
+    let Some(dst) = dst.get_mut(lane..) else {
+        return;
+    };
+    if groups == 0 {
+        return;
+    }
+    // SAFETY: the loop runs `groups >= 1` times; pass `g` reads bytes `4g..4g + 4` of `src`
+    // (`ldr` may be unaligned on ARMv7-M) and writes words `4g` and `4g + 1` of the resliced
+    // `dst`, so it reads the first `4 * groups <= src.len()` bytes and writes below word
+    // `4 * groups - 2` of it, in bounds since the original slice has at least `4 * groups`
+    // words and `lane <= 2`; `dst` is word aligned as `strd` needs. Only operands are written;
+    // flags are clobbered.
+    unsafe {
+        asm!(
+            "2:",
+            "ldr {t}, [{s}], #4",
+            "sxtb16 {e}, {t}",
+            "sxtb16 {o}, {t}, ror #8",
+            "strd {e}, {o}, [{d}], #16",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            s = inout(reg) src.as_ptr() => _,
+            d = inout(reg) dst.as_mut_ptr() => _,
+            n = inout(reg) groups => _,
+            t = out(reg) _,
+            e = out(reg) _,
+            o = out(reg) _,
+            options(nostack),
+        );
+    }
 }
 
 /// Lane-wise `a + b` of two int16 pairs (`SADD16`; no lane overflows for the values used here).
@@ -117,35 +359,6 @@ pub(crate) fn sadd16(a: u32, b: u32) -> u32 {
         );
     }
     r
-}
-
-/// Four int8 values (one little-endian word) as two natural-order int16 pairs with `offset`
-/// (both lanes of the word `offset_pair`) added: `([b0, b1], [b2, b3])`, each `+ offset`.
-#[inline(always)]
-#[allow(unsafe_code)]
-pub(crate) fn unpack4(word: u32, offset_pair: u32) -> (u32, u32) {
-    let lo: u32;
-    let hi: u32;
-    // SAFETY: register-only arithmetic (`sxtb16`, `sadd16`, `pkhbt`, `pkhtb`); `sadd16` sets
-    // the GE flags, so flags are not declared preserved.
-    unsafe {
-        asm!(
-            "sxtb16 {e}, {w}",
-            "sxtb16 {o}, {w}, ror #8",
-            "sadd16 {e}, {e}, {off}",
-            "sadd16 {o}, {o}, {off}",
-            "pkhbt {lo}, {e}, {o}, lsl #16",
-            "pkhtb {hi}, {o}, {e}, asr #16",
-            w = in(reg) word,
-            off = in(reg) offset_pair,
-            e = out(reg) _,
-            o = out(reg) _,
-            lo = lateout(reg) lo,
-            hi = lateout(reg) hi,
-            options(pure, nomem, nostack),
-        );
-    }
-    (lo, hi)
 }
 
 /// Four int8 values (one little-endian word) as two int16 pairs in "even/odd" order:
@@ -496,103 +709,5 @@ impl Output {
             self.clamp.min,
             self.clamp.max,
         )
-    }
-}
-
-/// Writes a stream of int8 values (`+ offset`) and zeros as natural-order int16 pairs into
-/// lane `lane` (0 or 1) of consecutive words of `dst`; the words after the stream are zeroed
-/// by [`Packer::finish`]. Callers size `dst` for the whole stream (extra values are dropped).
-pub(crate) struct Packer<'a> {
-    dst: &'a mut [[u32; 2]],
-    /// Next word to write.
-    pos: usize,
-    /// A value waiting for its partner in the upper lane.
-    pending: Option<i32>,
-    offset: i32,
-    offset_pair: u32,
-    lane: usize,
-}
-
-impl<'a> Packer<'a> {
-    pub(crate) fn new(dst: &'a mut [[u32; 2]], lane: usize, offset: i32) -> Self {
-        Packer {
-            lane: lane & 1,
-            dst,
-            pos: 0,
-            pending: None,
-            offset,
-            offset_pair: splat16(offset),
-        }
-    }
-
-    #[inline]
-    fn push(&mut self, value: i32) {
-        match self.pending.take() {
-            None => self.pending = Some(value),
-            Some(lo) => {
-                if let Some(word) = self.dst.get_mut(self.pos) {
-                    word[self.lane & 1] = pair(lo, value);
-                }
-                self.pos += 1;
-            }
-        }
-    }
-
-    /// `count` zeros (padding taps: the input zero point, which adds nothing).
-    #[inline]
-    pub(crate) fn zeros(&mut self, count: usize) {
-        let mut count = count;
-        if self.pending.is_some() && count > 0 {
-            self.push(0);
-            count -= 1;
-        }
-        let words = count / 2;
-        let end = (self.pos + words).min(self.dst.len());
-        let lane = self.lane & 1;
-        for word in self.dst.get_mut(self.pos..end).unwrap_or(&mut []) {
-            word[lane] = 0;
-        }
-        self.pos += words;
-        if count % 2 == 1 {
-            self.push(0);
-        }
-    }
-
-    /// The values of `src`, each plus the offset.
-    #[inline]
-    pub(crate) fn values(&mut self, src: &[i8]) {
-        let mut src = src;
-        if self.pending.is_some() {
-            if let Some((&first, rest)) = src.split_first() {
-                self.push(i32::from(first) + self.offset);
-                src = rest;
-            }
-        }
-        let chunks = src.chunks_exact(4);
-        let tail = chunks.remainder();
-        let start = self.pos.min(self.dst.len());
-        let mut written = 0;
-        let lane = self.lane & 1;
-        for (words, x) in self.dst[start..].chunks_exact_mut(2).zip(chunks) {
-            let (lo, hi) = unpack4(load4(&[x[0], x[1], x[2], x[3]]), self.offset_pair);
-            words[0][lane] = lo;
-            words[1][lane] = hi;
-            written += 2;
-        }
-        self.pos += written;
-        for &x in tail {
-            self.push(i32::from(x) + self.offset);
-        }
-    }
-
-    /// Flushes a pending value and zeroes the rest of `dst`.
-    pub(crate) fn finish(mut self) {
-        if self.pending.is_some() {
-            self.push(0);
-        }
-        let lane = self.lane & 1;
-        for word in self.dst.get_mut(self.pos..).unwrap_or(&mut []) {
-            word[lane] = 0;
-        }
     }
 }

@@ -33,11 +33,22 @@ pub mod error;
 pub mod global_avg_pool;
 pub mod max_pool;
 pub mod params;
+pub mod paths;
 
 #[cfg(test)]
 mod test_util;
 
 pub use error::{Buffer, KernelError, Param};
+
+/// Bound on the stack bytes any one DSP path (`conv1d`, `depthwise_conv1d`, `dense` on a
+/// Cortex-M with the DSP extension) uses, its public entry point's frame included: its fixed
+/// buffers (conv1d 3456 bytes of input band and expanded filters, or for one input channel
+/// 3456 bytes of packed filters, output constants and pair words; depthwise 3584 bytes of
+/// columns, dense 3584 bytes of packed input) plus the frames of the calls, measured from the
+/// `thumbv7em-none-eabihf` release code (`sub sp` and pushes of each function in the deepest
+/// chain: conv1d 3984, one input channel about 4000, depthwise 4048, dense 3928). The same for every layer; the scalar paths
+/// use less. For the cost model's RAM budget.
+pub const DSP_STACK_BYTES: usize = 4096;
 pub use params::{window_output_len, Clamp, Padding, PerChannelQuant, Pool1dParams};
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 //! Exit codes: 0 success; 1 the command ran and a check failed; 2 bad input or an error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod calibrate;
 mod data;
+mod deploy;
+mod estimate;
 pub mod json;
 mod model;
 mod profiles;
@@ -35,10 +38,18 @@ enum Command {
     Profiles(profiles::ProfilesArgs),
     /// Export a search's candidate as a model folder (safetensors, ONNX f32 and int8).
     Export(model::ExportArgs),
+    /// Train one given candidate and export it as a model folder.
+    Train(model::TrainArgs),
     /// Check that a model folder's files compute the same thing (tract, candle, int8).
     Verify(model::VerifyArgs),
     /// Run a model on a recording, window by window.
     Predict(model::PredictArgs),
+    /// Fit the cost model's coefficients to instruction counts measured on the target.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Predict what a candidate or a model costs on a chip (flash, SRAM, cycles, energy).
+    Estimate(estimate::EstimateArgs),
+    /// Build a model into the board binary, run it on the target, compare with the host.
+    Deploy(deploy::DeployArgs),
 }
 
 /// The outcome of a command that ran to the end.
@@ -59,7 +70,11 @@ pub fn main() -> ExitCode {
         Command::Profiles(args) => profiles::run(args),
         Command::Export(args) => model::export(args),
         Command::Verify(args) => model::verify(args),
+        Command::Train(args) => model::train(args),
         Command::Predict(args) => model::predict(args),
+        Command::Deploy(args) => deploy::run(args),
+        Command::Estimate(args) => estimate::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

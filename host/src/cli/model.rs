@@ -107,6 +107,93 @@ pub(super) fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
 }
 
 #[derive(Debug, Args)]
+pub(super) struct TrainArgs {
+    /// A candidate JSON file (a search's `best/candidate.json`) or a model folder.
+    candidate: PathBuf,
+    /// A folder of records, one record, or `synthetic`.
+    #[arg(long, default_value = "synthetic")]
+    data: String,
+    /// The task.
+    #[arg(long, value_enum, default_value_t = TaskKind::Synthetic)]
+    task: TaskKind,
+    /// The hardware profile (its ADC rate is the model's input rate).
+    #[arg(long, default_value = "nrf52840")]
+    profile: String,
+    /// Epochs.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Seed of the initial weights and the batch order (a search's trial seed reproduces it).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Synthetic windows to generate (`synthetic` data only).
+    #[arg(long, default_value_t = 2000)]
+    synthetic_windows: usize,
+    /// Sampling rate of CSV records, Hz.
+    #[arg(long)]
+    fs: Option<f64>,
+    /// The model folder to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub(super) fn train(args: TrainArgs) -> anyhow::Result<Outcome> {
+    let candidate: Candidate = if args.candidate.is_dir() {
+        crate::export::read_manifest(&args.candidate)?.candidate
+    } else {
+        let text = std::fs::read_to_string(&args.candidate)
+            .with_context(|| format!("cannot read {}", args.candidate.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a candidate", args.candidate.display()))?
+    };
+    let profile =
+        Profile::load(&args.profile).with_context(|| format!("profile {}", args.profile))?;
+    let (dataset, adc) = load_task_data(
+        args.task,
+        &args.data,
+        profile.ecg.adc_sample_rate_hz,
+        args.synthetic_windows,
+        args.fs,
+    )?;
+    let evaluator = ChildEvaluator {
+        data: &adc,
+        class_weights: dataset.class_weights(),
+        train: TrainConfig {
+            epochs: args.epochs,
+            ..TrainConfig::default()
+        },
+        device: candle_core::Device::Cpu,
+    };
+    eprintln!(
+        "train: {} for {} epochs (seed {})",
+        candidate.describe(),
+        args.epochs,
+        args.seed
+    );
+    let child = evaluator
+        .train(&candidate, args.seed)
+        .map_err(anyhow::Error::msg)
+        .context("training")?;
+    let manifest = export_trained(&args.out, &candidate, &child, &adc, &profile.name)?;
+    std::fs::write(
+        args.out.join("candidate.json"),
+        serde_json::to_string_pretty(&candidate)? + "\n",
+    )?;
+    std::fs::write(
+        args.out.join("metrics.json"),
+        serde_json::to_string_pretty(&child.metrics)? + "\n",
+    )?;
+    print_stdout(&format!(
+        "trained and exported to {}: validation {} {:.4} (best epoch {})\n",
+        args.out.display(),
+        child.metrics.primary_name,
+        child.metrics.primary,
+        child.fitted.best_epoch,
+    ))?;
+    let _ = manifest;
+    Ok(Outcome::Success)
+}
+
+#[derive(Debug, Args)]
 pub(super) struct VerifyArgs {
     /// The model folder.
     model_dir: PathBuf,
@@ -263,6 +350,81 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::CheckFailed
     })
+}
+
+/// Windows to run a model on, owned.
+pub(super) struct EvaluationWindows {
+    /// Raw windows, `leads x samples` each.
+    pub windows: Vec<Vec<f32>>,
+    /// Their side inputs.
+    pub sides: Vec<Vec<f32>>,
+    /// Where they come from.
+    pub source: String,
+}
+
+/// Up to `n` windows of the model's task from `data` (its validation split, evenly spaced), or
+/// synthetic windows when there is no data (the built-in synthetic task's own for synthetic
+/// models).
+pub(super) fn evaluation_windows(
+    model: &LoadedModel,
+    data: Option<&str>,
+    n: usize,
+) -> anyhow::Result<EvaluationWindows> {
+    let task = model.manifest.task_kind()?;
+    let data = match (data, task) {
+        (Some(d), _) => Some(d.to_string()),
+        (None, TaskKind::Synthetic) => Some("synthetic".to_string()),
+        (None, _) => None,
+    };
+    match data {
+        Some(data) => {
+            let (_, adc) = load_task_data(task, &data, model.manifest.input.fs, 600, None)?;
+            let preprocessing = &model.manifest.candidate.preprocessing;
+            let mut out = EvaluationWindows {
+                windows: Vec::new(),
+                sides: Vec::new(),
+                source: String::new(),
+            };
+            let mut used = Vec::new();
+            // Validation windows first; when the split holds fewer than `n`, test then training
+            // windows make up the rest (each split's windows evenly spaced).
+            for split in [Split::Validation, Split::Test, Split::Train] {
+                let missing = n - out.windows.len();
+                if missing == 0 {
+                    break;
+                }
+                let raw = adc.raw_examples(split, preprocessing)?;
+                if raw.n > 0 && raw.leads != model.manifest.input.leads {
+                    bail!(
+                        "the data has {} leads, the model takes {}",
+                        raw.leads,
+                        model.manifest.input.leads
+                    );
+                }
+                let picked = spread(raw.n, missing);
+                if !picked.is_empty() {
+                    used.push(format!("{} {split:?}", picked.len()).to_lowercase());
+                }
+                out.windows
+                    .extend(picked.iter().map(|&i| raw.window(i).to_vec()));
+                out.sides
+                    .extend(picked.iter().map(|&i| raw.side_of(i).to_vec()));
+            }
+            if out.windows.is_empty() {
+                bail!("{data}: no example of task {}", model.manifest.task);
+            }
+            out.source = format!("{data}: {} windows", used.join(", "));
+            Ok(out)
+        }
+        None => {
+            let (windows, sides) = synthetic_windows(model, n)?;
+            Ok(EvaluationWindows {
+                windows,
+                sides,
+                source: "synthetic windows".into(),
+            })
+        }
+    }
 }
 
 fn validation_windows(adc: &AdcDataset, model: &LoadedModel) -> anyhow::Result<RawExamples> {

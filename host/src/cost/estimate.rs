@@ -69,6 +69,99 @@ struct LayerCost {
     inputs: u64,
 }
 
+/// The kernel kind of a convolution, by the code the device runs for its shape
+/// ([`ecgnas_firmware::kernels::paths`]).
+fn conv_kind(
+    layer: &LayerShape,
+    role: ConvRole,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+) -> KernelKind {
+    use ecgnas_firmware::kernels::conv1d::Conv1dParams;
+    use ecgnas_firmware::kernels::depthwise1d::Depthwise1dParams;
+    use ecgnas_firmware::kernels::paths::{conv1d_path, depthwise_path, KernelPath};
+    use ecgnas_firmware::kernels::{Clamp, Padding};
+    if role == ConvRole::Depthwise {
+        let p = Depthwise1dParams {
+            length: layer.in_length,
+            channels: layer.in_channels,
+            kernel,
+            stride,
+            dilation,
+            padding: Padding::Same,
+            input_offset: 0,
+            output_offset: 0,
+            clamp: Clamp::NONE,
+        };
+        return match depthwise_path(&p) {
+            KernelPath::Scalar => KernelKind::DepthwiseScalar,
+            _ => KernelKind::Depthwise,
+        };
+    }
+    let p = Conv1dParams {
+        length: layer.in_length,
+        in_channels: layer.in_channels,
+        out_channels: layer.out_channels,
+        kernel,
+        stride,
+        dilation,
+        padding: Padding::Same,
+        input_offset: 0,
+        output_offset: 0,
+        clamp: Clamp::NONE,
+    };
+    match conv1d_path(&p) {
+        KernelPath::ConvSingle => KernelKind::ConvSingle,
+        KernelPath::Scalar => KernelKind::ConvScalar,
+        _ if kernel == 1 => KernelKind::Pointwise,
+        _ => KernelKind::Conv,
+    }
+}
+
+/// The kernel kind of a dense layer of `in_features` inputs.
+fn dense_kind(in_features: usize) -> KernelKind {
+    use ecgnas_firmware::kernels::dense::DenseParams;
+    use ecgnas_firmware::kernels::paths::{dense_path, KernelPath};
+    use ecgnas_firmware::kernels::Clamp;
+    let p = DenseParams {
+        in_features,
+        out_features: 1,
+        input_offset: 0,
+        output_offset: 0,
+        clamp: Clamp::NONE,
+    };
+    match dense_path(&p) {
+        KernelPath::Scalar => KernelKind::DenseScalar,
+        _ => KernelKind::Dense,
+    }
+}
+
+/// The kernel kind of an int8 layer of the firmware, by the code the device runs for it: the
+/// calibration fits each measured layer to this kind.
+pub fn device_layer_kind(op: &ecgnas_firmware::model::Op<'_>) -> KernelKind {
+    use ecgnas_firmware::kernels::paths::{conv1d_path, dense_path, depthwise_path, KernelPath};
+    use ecgnas_firmware::model::Op;
+    match op {
+        Op::Conv(p, _) => match conv1d_path(p) {
+            KernelPath::ConvSingle => KernelKind::ConvSingle,
+            KernelPath::Scalar => KernelKind::ConvScalar,
+            _ if p.kernel == 1 => KernelKind::Pointwise,
+            _ => KernelKind::Conv,
+        },
+        Op::Depthwise(p, _) => match depthwise_path(p) {
+            KernelPath::Scalar => KernelKind::DepthwiseScalar,
+            _ => KernelKind::Depthwise,
+        },
+        Op::Dense(p, _) => match dense_path(p) {
+            KernelPath::Scalar => KernelKind::DenseScalar,
+            _ => KernelKind::Dense,
+        },
+        Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool(_) => KernelKind::Pool,
+        Op::Add(_) => KernelKind::Elementwise,
+    }
+}
+
 fn layer_cost(layer: &LayerShape) -> LayerCost {
     let outputs = (layer.out_channels * layer.out_length) as u64;
     let inputs = (layer.in_channels * layer.in_length) as u64;
@@ -84,15 +177,13 @@ fn layer_cost(layer: &LayerShape) -> LayerCost {
         LayerOp::Conv {
             role,
             kernel,
+            stride,
+            dilation,
             groups,
             ..
         } => {
             let per_output = (layer.in_channels / groups.max(&1)) * kernel;
-            let kind = match role {
-                ConvRole::Depthwise => KernelKind::Depthwise,
-                _ if *kernel == 1 => KernelKind::Pointwise,
-                _ => KernelKind::Conv,
-            };
+            let kind = conv_kind(layer, *role, *kernel, *stride, *dilation);
             LayerCost {
                 kind,
                 macs: outputs * per_output as u64,
@@ -103,7 +194,7 @@ fn layer_cost(layer: &LayerShape) -> LayerCost {
             }
         }
         LayerOp::Dense { .. } | LayerOp::Output { .. } => LayerCost {
-            kind: KernelKind::Dense,
+            kind: dense_kind(layer.in_channels),
             macs: (layer.in_channels * layer.out_channels) as u64,
             params: (layer.in_channels * layer.out_channels + layer.out_channels) as u64,
             quant_channels: layer.out_channels as u64,
@@ -166,6 +257,15 @@ fn buffer_requests(layers: &[LayerShape], in_bytes: usize) -> Vec<BufferRequest>
                 read(&mut requests, current);
                 read(&mut requests, projection.unwrap_or(block_input));
             }
+            LayerOp::ConcatRr { .. } => {
+                // The pooled features are written straight into the concat's buffer, which
+                // holds the RR inputs from before the first layer (the firmware's layout).
+                let pooled = &mut requests[current];
+                pooled.size = size;
+                pooled.first_use = 0;
+                pooled.last_use = pooled.last_use.max(i);
+                continue;
+            }
             _ => read(&mut requests, current),
         }
         requests.push(BufferRequest {
@@ -180,39 +280,58 @@ fn buffer_requests(layers: &[LayerShape], in_bytes: usize) -> Vec<BufferRequest>
     requests
 }
 
-/// Predicts what `candidate` costs on `profile` for `leads` input leads.
+/// Predicts what `candidate` costs on `profile` for `leads` input leads at the profile's ADC
+/// rate.
 pub fn estimate(
     candidate: &Candidate,
     profile: &Profile,
     leads: usize,
 ) -> Result<CostEstimate, CostError> {
-    let fs = profile.ecg.adc_sample_rate_hz;
+    estimate_at(candidate, profile, leads, profile.ecg.adc_sample_rate_hz)
+}
+
+/// [`estimate`] for windows arriving at `fs` Hz (a model exported for another profile's ADC
+/// rate, run on this profile's core).
+pub fn estimate_at(
+    candidate: &Candidate,
+    profile: &Profile,
+    leads: usize,
+    fs: f64,
+) -> Result<CostEstimate, CostError> {
     let shape = candidate.preprocessing.pipeline_shape(fs)?;
     let layers = candidate.layer_shapes(shape.network_samples, leads)?;
     let model = &profile.cost;
 
     // Preprocessing on the device: the FIR computed only at the kept outputs, the moving
-    // average as a running sum, normalisation as two passes.
+    // average as each sample's window sum, normalisation in two or three passes.
     let n_out = (shape.network_samples * leads) as u64;
     let n_in = (shape.window_samples * leads) as u64;
     let fir_taps = match candidate.preprocessing.band {
         Band::LowPass { taps, .. } => taps as u64,
         Band::None => 0,
     };
+    // Counted as the exported ONNX graph's operators are: the FIR's taps per kept sample; the
+    // moving average's window sum per sample plus its subtraction; for the z-score two sums,
+    // the centring, the squares and the division; for max-abs the maximum and the division.
     let mut pre_macs = fir_taps * n_out;
     if !matches!(candidate.preprocessing.baseline, Baseline::None) {
-        pre_macs += 2 * n_out;
+        pre_macs += (shape.moving_average_samples.unwrap_or(0) as u64 + 1) * n_out;
     }
-    if !matches!(candidate.preprocessing.normalisation, Normalisation::None) {
-        pre_macs += 3 * n_out;
-    }
+    pre_macs += match candidate.preprocessing.normalisation {
+        Normalisation::None => 0,
+        Normalisation::ZScore => 5 * n_out,
+        Normalisation::MaxAbs => 2 * n_out,
+    };
     let mut cycles = model
         .coefficients(KernelKind::Preprocessing)
         .cost(pre_macs, n_out, n_in);
     let (mut macs, mut params, mut quant_channels) = (pre_macs, 0u64, 0u64);
     for layer in &layers {
         let c = layer_cost(layer);
-        cycles += model.coefficients(c.kind).cost(c.macs, c.outputs, c.inputs);
+        // The concat is a placement in the arena: the device runs nothing for it.
+        if !matches!(layer.op, LayerOp::ConcatRr { .. }) {
+            cycles += model.coefficients(c.kind).cost(c.macs, c.outputs, c.inputs);
+        }
         macs += c.macs;
         params += c.params;
         quant_channels += c.quant_channels;
@@ -239,8 +358,10 @@ pub fn estimate(
     let mut offsets = vec![0usize; requests.len()];
     let arena_bytes =
         plan(&requests, DEFAULT_ALIGNMENT, &mut offsets).map_err(CostError::Arena)? as u64;
-    // The raw window is held as int16 ADC samples until it is preprocessed.
-    let sram_bytes = arena_bytes + 2 * n_in + RUNTIME_STACK_BYTES;
+    // The firmware holds the raw window (f32, mV) and one lead's preprocessed samples with the
+    // moving average's scratch (f32 each) beside the arena.
+    let preprocessing_bytes = 4 * n_in + 8 * shape.network_samples as u64;
+    let sram_bytes = arena_bytes + preprocessing_bytes + RUNTIME_STACK_BYTES;
 
     let latency_ms = profile.cycles_to_ms(cycles);
     let mut violations = Vec::new();

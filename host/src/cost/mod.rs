@@ -6,5 +6,5 @@
 pub mod estimate;
 pub mod profile;
 
-pub use estimate::{estimate, CostError, CostEstimate};
+pub use estimate::{estimate, estimate_at, CostError, CostEstimate};
 pub use profile::Profile;

@@ -435,6 +435,16 @@ pub enum KernelKind {
     Elementwise,
     /// The preprocessing genes run on the device: filters, decimation, normalisation.
     Preprocessing,
+    /// A convolution with one input channel on the DSP path for it (`[cost.conv-single]`,
+    /// optional: `conv`'s coefficients otherwise).
+    ConvSingle,
+    /// A convolution too large for the DSP path's buffers, run by the scalar loop
+    /// (`[cost.conv-scalar]`, optional).
+    ConvScalar,
+    /// A depthwise convolution on the scalar loop (`[cost.depthwise-scalar]`, optional).
+    DepthwiseScalar,
+    /// A dense layer on the scalar loop (`[cost.dense-scalar]`, optional).
+    DenseScalar,
 }
 
 impl KernelKind {
@@ -449,6 +459,14 @@ impl KernelKind {
         KernelKind::Preprocessing,
     ];
 
+    /// The optional kinds: layers whose shape sends them down another code path.
+    pub const PATHS: [KernelKind; 4] = [
+        KernelKind::ConvSingle,
+        KernelKind::ConvScalar,
+        KernelKind::DepthwiseScalar,
+        KernelKind::DenseScalar,
+    ];
+
     /// The name of its table in a profile (`conv` for `[cost.conv]`).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -459,6 +477,20 @@ impl KernelKind {
             KernelKind::Pool => "pool",
             KernelKind::Elementwise => "elementwise",
             KernelKind::Preprocessing => "preprocessing",
+            KernelKind::ConvSingle => "conv-single",
+            KernelKind::ConvScalar => "conv-scalar",
+            KernelKind::DepthwiseScalar => "depthwise-scalar",
+            KernelKind::DenseScalar => "dense-scalar",
+        }
+    }
+
+    /// The required kind whose coefficients an optional kind falls back to.
+    pub const fn base(self) -> KernelKind {
+        match self {
+            KernelKind::ConvSingle | KernelKind::ConvScalar => KernelKind::Conv,
+            KernelKind::DepthwiseScalar => KernelKind::Depthwise,
+            KernelKind::DenseScalar => KernelKind::Dense,
+            other => other,
         }
     }
 }
@@ -491,9 +523,54 @@ pub struct CostModel {
     pub elementwise: Coefficients,
     /// On-device preprocessing.
     pub preprocessing: Coefficients,
+    /// One-input-channel convolution (optional).
+    #[serde(
+        default,
+        rename = "conv-single",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub conv_single: Option<Coefficients>,
+    /// Convolution on the scalar loop (optional).
+    #[serde(
+        default,
+        rename = "conv-scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub conv_scalar: Option<Coefficients>,
+    /// Depthwise convolution on the scalar loop (optional).
+    #[serde(
+        default,
+        rename = "depthwise-scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub depthwise_scalar: Option<Coefficients>,
+    /// Dense layer on the scalar loop (optional).
+    #[serde(
+        default,
+        rename = "dense-scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dense_scalar: Option<Coefficients>,
 }
 
 impl CostModel {
+    /// The coefficients of one kernel kind, to change them.
+    pub fn coefficients_mut(&mut self, kind: KernelKind) -> &mut Coefficients {
+        match kind {
+            KernelKind::Conv => &mut self.conv,
+            KernelKind::Depthwise => &mut self.depthwise,
+            KernelKind::Pointwise => &mut self.pointwise,
+            KernelKind::Dense => &mut self.dense,
+            KernelKind::Pool => &mut self.pool,
+            KernelKind::Elementwise => &mut self.elementwise,
+            KernelKind::Preprocessing => &mut self.preprocessing,
+            KernelKind::ConvSingle => self.conv_single.get_or_insert(self.conv),
+            KernelKind::ConvScalar => self.conv_scalar.get_or_insert(self.conv),
+            KernelKind::DepthwiseScalar => self.depthwise_scalar.get_or_insert(self.depthwise),
+            KernelKind::DenseScalar => self.dense_scalar.get_or_insert(self.dense),
+        }
+    }
+
     /// The coefficients of one kernel kind.
     pub fn coefficients(&self, kind: KernelKind) -> &Coefficients {
         match kind {
@@ -504,6 +581,12 @@ impl CostModel {
             KernelKind::Pool => &self.pool,
             KernelKind::Elementwise => &self.elementwise,
             KernelKind::Preprocessing => &self.preprocessing,
+            KernelKind::ConvSingle => self.conv_single.as_ref().unwrap_or(&self.conv),
+            KernelKind::ConvScalar => self.conv_scalar.as_ref().unwrap_or(&self.conv),
+            KernelKind::DepthwiseScalar => {
+                self.depthwise_scalar.as_ref().unwrap_or(&self.depthwise)
+            }
+            KernelKind::DenseScalar => self.dense_scalar.as_ref().unwrap_or(&self.dense),
         }
     }
 }
@@ -552,6 +635,32 @@ impl Profile {
             source,
         })?;
         Profile::from_toml_str(&text, path)
+    }
+
+    /// The TOML text of a built-in profile, or of a profile file.
+    pub fn source_text(name_or_path: &str) -> Result<String, ProfileError> {
+        if let Some((_, text)) = BUILTIN.iter().find(|(name, _)| *name == name_or_path) {
+            return Ok(text.to_string());
+        }
+        let path = Path::new(name_or_path);
+        std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// `text` (a profile's TOML) with its `[cost]` tables replaced by `cost`: the cost tables
+    /// come last in every profile, so everything before `[cost]` is kept as written.
+    pub fn with_cost_section(text: &str, cost: &CostModel) -> Result<String, toml::ser::Error> {
+        let head = match text.find("\n[cost]") {
+            Some(at) => &text[..at + 1],
+            None => text,
+        };
+        #[derive(Serialize)]
+        struct Wrapper<'a> {
+            cost: &'a CostModel,
+        }
+        Ok(format!("{head}{}", toml::to_string(&Wrapper { cost })?))
     }
 
     /// The names of the built-in profiles, sorted.
@@ -739,7 +848,7 @@ impl Profile {
             field,
             message,
         };
-        for kind in KernelKind::ALL {
+        for kind in KernelKind::ALL.into_iter().chain(KernelKind::PATHS) {
             for (coef, value) in self.cost.coefficients(kind).named() {
                 if !(value.is_finite() && value >= 0.0) {
                     return Err(invalid(
@@ -1039,12 +1148,14 @@ mod tests {
                 CostUnit::Cycles
             };
             assert_eq!(p.cost.unit, unit, "{}: cost unit", p.name);
-            assert_eq!(
-                p.cost.provenance.kind,
-                ProvenanceKind::Estimated,
-                "{}",
-                p.name
-            );
+            // Only the emulator has been measured: the boards' coefficients are estimates
+            // until a board is attached.
+            let provenance = if p.name == "qemu-mps2-an386" {
+                ProvenanceKind::CalibratedQemu
+            } else {
+                ProvenanceKind::Estimated
+            };
+            assert_eq!(p.cost.provenance.kind, provenance, "{}", p.name);
         }
         let probe = |name: &str| Profile::load(name).unwrap().probe_rs_chip;
         assert_eq!(probe("nrf52840").as_deref(), Some("nRF52840_xxAA"));

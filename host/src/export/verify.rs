@@ -14,8 +14,8 @@ use super::LoadedModel;
 pub const F32_TOLERANCE: f64 = 1e-4;
 /// The fewest windows whose int8 decisions must agree between tract and the int8 reference:
 /// ONNX runtimes round with float scales and half-to-even, the TFLM pipeline in fixed point,
-/// so single logits may differ by a step (../shared/EMBEDDED.md section 4).
-pub const INT8_MIN_AGREEMENT: f64 = 0.98;
+/// so single tensors may differ by a step, and the steps compound over the layers.
+pub const INT8_MIN_AGREEMENT: f64 = 0.95;
 /// The most task-metric quality the int8 model may lose against f32.
 pub const MAX_QUALITY_LOSS: f64 = 0.01;
 

@@ -1,0 +1,84 @@
+//! The checked-in default model (`models/default`) is what its recorded commands produce:
+//! retraining the candidate gives the same weights and int8 model, and the generated Rust
+//! module the board binary builds is byte for byte the checked-in one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn ecgnas() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ecgnas"))
+}
+
+fn default_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/default")
+}
+
+fn tensors(path: &Path) -> HashMap<String, (Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).expect("a safetensors file");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    st.tensors()
+        .into_iter()
+        .map(|(name, view)| (name, (view.shape().to_vec(), view.data().to_vec())))
+        .collect()
+}
+
+#[test]
+fn generated_module_matches_the_checked_in_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model.rs");
+    let o = ecgnas()
+        .arg("deploy")
+        .arg(default_dir())
+        .arg("--emit-rust")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let generated = std::fs::read_to_string(out).unwrap();
+    let checked_in = std::fs::read_to_string(default_dir().join("model.rs")).unwrap();
+    assert!(generated.contains("pub static MODEL: Model<'static>"));
+    assert_eq!(
+        generated, checked_in,
+        "regenerate it with the command in models/README.md"
+    );
+}
+
+#[test]
+fn retraining_reproduces_the_default_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("default");
+    let o = ecgnas()
+        .arg("train")
+        .arg(default_dir().join("candidate.json"))
+        .args([
+            "--task",
+            "synthetic",
+            "--profile",
+            "nrf52840",
+            "--epochs",
+            "8",
+        ])
+        .args(["--seed", "2", "--synthetic-windows", "2000", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for file in ["model.safetensors", "model.int8.safetensors"] {
+        let a = tensors(&out.join(file));
+        let b = tensors(&default_dir().join(file));
+        assert_eq!(a.len(), b.len(), "{file}");
+        for (name, value) in &b {
+            assert_eq!(a.get(name), Some(value), "{file}: {name} differs");
+        }
+    }
+    let manifest = |dir: &Path| -> serde_json::Value {
+        let mut m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap())
+                .unwrap();
+        // The safetensors headers hold their metadata in no fixed order: hashes may differ.
+        m.as_object_mut().unwrap().remove("sha256");
+        m
+    };
+    assert_eq!(manifest(&out), manifest(&default_dir()));
+}
