@@ -260,7 +260,7 @@ fn pointwise_rows(
     }
 }
 
-/// The Cortex-M4 DSP path, with bounded stack (3456 bytes of buffers, see
+/// The Cortex-M4 DSP path, with bounded stack (5504 bytes of buffers, see
 /// [`crate::kernels::DSP_STACK_BYTES`]): the
 /// padded input is expanded, a band of rows at a time, to int16 (input offset added, padding
 /// rows and the lanes that round each row up to a multiple of 4 channels zero) in the
@@ -280,8 +280,8 @@ mod fast {
     const BAND_WORDS: usize = 544;
     /// Words past the last window that the four-group passes may read (times zero weights).
     const SLACK_WORDS: usize = 8;
-    /// Words of two expanded filters: windows up to 320 values (1280 bytes).
-    const W_WORDS: usize = 320;
+    /// Words of two expanded filters: windows up to 832 values (3328 bytes).
+    const W_WORDS: usize = 832;
     /// Words of the two buffers, the bulk of this path's stack.
     const STACK_WORDS: usize = BAND_WORDS + W_WORDS;
     // The buffers leave room for the frames within the published bound.

@@ -52,7 +52,7 @@ fn conv_single_fits(p: &Conv1dParams) -> bool {
 }
 
 fn conv_fast_fits(p: &Conv1dParams) -> bool {
-    // A 544-word input band (8 words of slack), two expanded filters of at most 320 words.
+    // A 544-word input band (8 words of slack), two expanded filters of at most 832 words.
     let Some(cin_p) = p.in_channels.checked_next_multiple_of(4) else {
         return false;
     };
@@ -69,7 +69,7 @@ fn conv_fast_fits(p: &Conv1dParams) -> bool {
         return false;
     };
     let rows = (544 - 8) / (cin_p / 2);
-    w_words <= 320 && span.checked_add(p.stride).is_some_and(|need| rows >= need)
+    w_words <= 832 && span.checked_add(p.stride).is_some_and(|need| rows >= need)
 }
 
 /// The path of a depthwise convolution.
