@@ -151,71 +151,77 @@ impl LeadPipeline<'_> {
     }
 }
 
-/// The sample at `i`, the ends repeating the edge sample. `x` is not empty.
+/// The sample at `i`, the ends repeating the edge sample (0 for an empty `x`).
 #[inline]
 fn edge(x: &[f32], i: isize) -> f32 {
     let last = x.len() as isize - 1;
-    let j = if i < 0 {
-        0
-    } else if i > last {
-        last
-    } else {
-        i
-    };
+    let j = i.clamp(0, last.max(0));
     x.get(j as usize).copied().unwrap_or(0.0)
 }
 
-/// `out[j] = sum_t taps[t] * x[j * d + t - half]` (or `x[j * d]` without taps), taps in order.
-/// Windows inside the signal read a slice directly; only those at its ends repeat the edge
-/// sample. Both add in the same order, so the result does not depend on which is used.
+/// The `len` samples from `start` (which may lie outside `x`), the ends repeating the edge
+/// sample, as three parts in order: copies of the first sample, the samples inside, copies of
+/// the last sample.
+fn clamped_window(x: &[f32], start: isize, len: usize) -> (usize, &[f32], usize) {
+    let n = x.len() as isize;
+    let end = start.saturating_add(len as isize);
+    let from = start.clamp(0, n);
+    let to = end.clamp(from, n);
+    let left = (from - start).clamp(0, len as isize) as usize;
+    let inside = x.get(from as usize..to as usize).unwrap_or(&[]);
+    (left, inside, len - left - inside.len())
+}
+
+/// `out[j] = sum_t taps[t] * x[j * d + t - half]` (or `x[j * d]` without taps), taps in order,
+/// the ends repeating the edge sample: taps over the window's part before the signal multiply
+/// its first sample, then the samples inside, then the last sample, in tap order, so every
+/// output adds the same terms in the same order wherever its window lies.
 fn filter_and_decimate(x: &[f32], taps: &[f32], decimation: usize, out: &mut [f32]) {
-    let half = taps.len() / 2;
+    let half = (taps.len() / 2) as isize;
+    let first = edge(x, 0);
+    let last = edge(x, x.len() as isize - 1);
     for (j, y) in out.iter_mut().enumerate() {
-        let centre = j * decimation;
-        *y = if taps.is_empty() {
-            edge(x, centre as isize)
-        } else if let Some(window) = centre
-            .checked_sub(half)
-            .and_then(|start| x.get(start..start + taps.len()))
-        {
-            let mut acc = 0.0f32;
-            for (&h, &v) in taps.iter().zip(window) {
-                acc += h * v;
-            }
-            acc
-        } else {
-            let mut acc = 0.0f32;
-            for (t, &h) in taps.iter().enumerate() {
-                acc += h * edge(x, (centre + t) as isize - half as isize);
-            }
-            acc
-        };
+        let centre = (j * decimation) as isize;
+        if taps.is_empty() {
+            *y = edge(x, centre);
+            continue;
+        }
+        let (left, inside, _) = clamped_window(x, centre - half, taps.len());
+        let mut acc = 0.0f32;
+        let (left_taps, rest) = taps.split_at(left);
+        for &h in left_taps {
+            acc += h * first;
+        }
+        let (inside_taps, right_taps) = rest.split_at(inside.len());
+        for (&h, &v) in inside_taps.iter().zip(inside) {
+            acc += h * v;
+        }
+        for &h in right_taps {
+            acc += h * last;
+        }
+        *y = acc;
     }
 }
 
 /// Subtracts the centred mean of `m` samples (ends repeating the edge sample). Each mean is its
 /// window's sum in order divided by `m`: no running sum, so no drift, and the same value an
-/// ONNX `AveragePool` over an edge-padded input computes up to rounding. Windows inside the
-/// signal sum a slice directly, in the same order.
+/// ONNX `AveragePool` over an edge-padded input computes up to rounding.
 fn remove_moving_average(x: &mut [f32], m: usize, means: &mut [f32]) {
-    let half = m / 2;
+    let half = (m / 2) as isize;
     let count = m as f32;
+    let first = edge(x, 0);
+    let last = edge(x, x.len() as isize - 1);
     for (i, mean) in means.iter_mut().enumerate() {
+        let (left, inside, right) = clamped_window(x, i as isize - half, m);
         let mut sum = 0.0f32;
-        match i
-            .checked_sub(half)
-            .and_then(|start| x.get(start..start + m))
-        {
-            Some(window) => {
-                for &v in window {
-                    sum += v;
-                }
-            }
-            None => {
-                for k in 0..m {
-                    sum += edge(x, (i + k) as isize - half as isize);
-                }
-            }
+        for _ in 0..left {
+            sum += first;
+        }
+        for &v in inside {
+            sum += v;
+        }
+        for _ in 0..right {
+            sum += last;
         }
         *mean = sum / count;
     }
@@ -341,6 +347,36 @@ mod tests {
                 (f64::from(y) - expected).abs() < 1e-5,
                 "{j}: {y} vs {expected}"
             );
+        }
+    }
+
+    #[test]
+    fn edge_windows_add_the_same_terms_in_the_same_order_as_naive_indexing() {
+        let x: Vec<f32> = (0..40)
+            .map(|i| ((i * 37) % 11) as f32 * 0.37 - 1.3)
+            .collect();
+        let taps: Vec<f32> = (0..15).map(|t| 0.01 * (t as f32 + 1.0)).collect();
+        let naive = |i: isize| x[i.clamp(0, 39) as usize];
+        let mut out = vec![0.0; 20];
+        filter_and_decimate(&x, &taps, 2, &mut out);
+        for (j, &y) in out.iter().enumerate() {
+            let mut acc = 0.0f32;
+            for (t, &h) in taps.iter().enumerate() {
+                acc += h * naive(2 * j as isize + t as isize - 7);
+            }
+            assert_eq!(y.to_bits(), acc.to_bits(), "fir {j}");
+        }
+        // A moving average longer than the signal: every window reaches past both ends.
+        let mut y = x.clone();
+        let mut means = vec![0.0; 40];
+        remove_moving_average(&mut y, 61, &mut means);
+        for i in 0..40 {
+            let mut sum = 0.0f32;
+            for k in -30..=30 {
+                sum += naive(i as isize + k);
+            }
+            assert_eq!(means[i].to_bits(), (sum / 61.0).to_bits(), "mean {i}");
+            assert_eq!(y[i].to_bits(), (x[i] - sum / 61.0).to_bits());
         }
     }
 

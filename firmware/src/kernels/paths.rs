@@ -95,3 +95,86 @@ pub fn dense_path(p: &DenseParams) -> KernelPath {
         KernelPath::Scalar
     }
 }
+
+/// Multiply-accumulates a convolution's path executes for `out_len` output steps: the DSP
+/// path runs a dilated filter as a dense one over its span, with the input channels rounded
+/// up to 4; the one-input-channel path rounds the taps up to an even number of pairs; the
+/// scalar loop runs the taps themselves. What the cost model prices, where `macs` counts the
+/// network's own multiply-accumulates.
+pub fn conv1d_executed_macs(p: &Conv1dParams, out_len: usize) -> usize {
+    let outputs = out_len.saturating_mul(p.out_channels);
+    match conv1d_path(p) {
+        KernelPath::ConvSingle => {
+            outputs.saturating_mul(2 * p.kernel.div_ceil(2).next_multiple_of(2))
+        }
+        KernelPath::ConvDsp => {
+            let span = p.kernel.saturating_sub(1).saturating_mul(p.dilation) + 1;
+            let cin_p = p.in_channels.next_multiple_of(4);
+            outputs.saturating_mul(span).saturating_mul(cin_p)
+        }
+        _ => in_bounds_taps(p.length, p.kernel, p.stride, p.dilation, p.padding, out_len)
+            .saturating_mul(p.out_channels)
+            .saturating_mul(p.in_channels),
+    }
+}
+
+/// Multiply-accumulates a depthwise convolution's path executes for `out_len` output steps:
+/// every tap on the DSP path (it pads its columns), only the taps inside the input on the
+/// scalar loop.
+pub fn depthwise_executed_macs(p: &Depthwise1dParams, out_len: usize) -> usize {
+    match depthwise_path(p) {
+        KernelPath::DepthwiseDsp => out_len.saturating_mul(p.channels).saturating_mul(p.kernel),
+        _ => in_bounds_taps(p.length, p.kernel, p.stride, p.dilation, p.padding, out_len)
+            .saturating_mul(p.channels),
+    }
+}
+
+/// Over all `out_len` output steps, the taps that fall inside an input of `length` steps (the
+/// scalar loops skip the padding).
+fn in_bounds_taps(
+    length: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    padding: super::Padding,
+    out_len: usize,
+) -> usize {
+    let pad = padding.amount(kernel, dilation);
+    let mut taps = 0usize;
+    for j in 0..out_len {
+        for t in 0..kernel {
+            let at = j
+                .saturating_mul(stride)
+                .saturating_add(t.saturating_mul(dilation));
+            if at >= pad && at - pad < length {
+                taps += 1;
+            }
+        }
+    }
+    taps
+}
+
+/// Words of filter the DSP convolution path expands to int16 for `out_len` output steps (each
+/// pair of output channels' filters once per band of input rows), or packs once (the
+/// one-input-channel path); 0 on the scalar loop. The second cost of those paths, beside
+/// their MACs.
+pub fn conv1d_filter_expansion(p: &Conv1dParams, out_len: usize) -> usize {
+    match conv1d_path(p) {
+        KernelPath::ConvSingle => p
+            .out_channels
+            .saturating_mul(2 * p.kernel.div_ceil(2).next_multiple_of(2)),
+        KernelPath::ConvDsp => {
+            let cin_p = p.in_channels.next_multiple_of(4);
+            let span = p.kernel.saturating_sub(1).saturating_mul(p.dilation) + 1;
+            let rows = (544 - 8) / (cin_p / 2).max(1);
+            let band_positions = (((rows.saturating_sub(span)) / p.stride.max(1) + 1) & !1).max(2);
+            let bands = out_len.div_ceil(band_positions);
+            p.out_channels
+                .next_multiple_of(2)
+                .saturating_mul(span)
+                .saturating_mul(cin_p)
+                .saturating_mul(bands)
+        }
+        _ => 0,
+    }
+}

@@ -113,7 +113,7 @@ pub(super) fn run(args: CalibrateArgs) -> anyhow::Result<Outcome> {
         "before": before,
         "after": after,
         "fit_set": train,
-        "coefficients": fitted.iter().map(|(k, c, n)| serde_json::json!({"kind": format!("{k:?}"), "layers": n, "a_per_mac": c.a_per_mac, "b_per_output": c.b_per_output, "c_per_input": c.c_per_input, "d_fixed": c.d_fixed})).collect::<Vec<_>>(),
+        "coefficients": fitted.iter().map(|(k, c, n)| serde_json::json!({"kind": format!("{k:?}"), "layers": n, "a_per_mac": c.a_per_mac, "b_per_output": c.b_per_output, "c_per_input": c.c_per_input, "d_fixed": c.d_fixed, "e_per_extra": c.e_per_extra})).collect::<Vec<_>>(),
     });
     if args.json {
         print_stdout(&(serde_json::to_string_pretty(&json)? + "\n"))?;
@@ -134,13 +134,14 @@ pub(super) fn run(args: CalibrateArgs) -> anyhow::Result<Outcome> {
         );
         for (k, c, n) in &fitted {
             out += &format!(
-                "  {:<14} {:>4} layers  a {:>8.3}/MAC  b {:>8.2}/output  c {:>8.2}/input  d {:>9.1}\n",
+                "  {:<16} {:>4} layers  a {:>7.3}/MAC  b {:>7.2}/output  c {:>6.2}/input  d {:>8.1}  e {:>6.3}/extra\n",
                 format!("{k:?}"),
                 n,
                 c.a_per_mac,
                 c.b_per_output,
                 c.c_per_input,
-                c.d_fixed
+                c.d_fixed,
+                c.e_per_extra
             );
         }
         print_stdout(&out)?;

@@ -63,6 +63,11 @@ pub enum CostError {
 struct LayerCost {
     kind: KernelKind,
     macs: u64,
+    /// The MACs the kernel's code path executes (padding and dilation gaps included), which
+    /// its cost follows.
+    priced_macs: u64,
+    /// The kind's extra work (filter words expanded by the DSP convolution paths).
+    extra: u64,
     params: u64,
     quant_channels: u64,
     outputs: u64,
@@ -77,7 +82,7 @@ fn conv_kind(
     kernel: usize,
     stride: usize,
     dilation: usize,
-) -> KernelKind {
+) -> (KernelKind, u64, u64) {
     use ecgnas_firmware::kernels::conv1d::Conv1dParams;
     use ecgnas_firmware::kernels::depthwise1d::Depthwise1dParams;
     use ecgnas_firmware::kernels::paths::{conv1d_path, depthwise_path, KernelPath};
@@ -94,9 +99,11 @@ fn conv_kind(
             output_offset: 0,
             clamp: Clamp::NONE,
         };
+        let macs =
+            ecgnas_firmware::kernels::paths::depthwise_executed_macs(&p, layer.out_length) as u64;
         return match depthwise_path(&p) {
-            KernelPath::Scalar => KernelKind::DepthwiseScalar,
-            _ => KernelKind::Depthwise,
+            KernelPath::Scalar => (KernelKind::DepthwiseScalar, macs, 0),
+            _ => (KernelKind::Depthwise, macs, 0),
         };
     }
     let p = Conv1dParams {
@@ -111,12 +118,16 @@ fn conv_kind(
         output_offset: 0,
         clamp: Clamp::NONE,
     };
-    match conv1d_path(&p) {
+    let priced = ecgnas_firmware::kernels::paths::conv1d_executed_macs(&p, layer.out_length) as u64;
+    let kind = match conv1d_path(&p) {
         KernelPath::ConvSingle => KernelKind::ConvSingle,
         KernelPath::Scalar => KernelKind::ConvScalar,
         _ if kernel == 1 => KernelKind::Pointwise,
         _ => KernelKind::Conv,
-    }
+    };
+    let extra =
+        ecgnas_firmware::kernels::paths::conv1d_filter_expansion(&p, layer.out_length) as u64;
+    (kind, priced, extra)
 }
 
 /// The kernel kind of a dense layer of `in_features` inputs.
@@ -134,6 +145,28 @@ fn dense_kind(in_features: usize) -> KernelKind {
     match dense_path(&p) {
         KernelPath::Scalar => KernelKind::DenseScalar,
         _ => KernelKind::Dense,
+    }
+}
+
+/// The filter words an int8 layer's code path expands (see [`LayerCost`]'s `extra`).
+pub fn device_layer_extra(op: &ecgnas_firmware::model::Op<'_>, out_len: usize) -> u64 {
+    match op {
+        ecgnas_firmware::model::Op::Conv(p, _) => {
+            ecgnas_firmware::kernels::paths::conv1d_filter_expansion(p, out_len) as u64
+        }
+        _ => 0,
+    }
+}
+
+/// The MACs an int8 layer's code path executes (see [`LayerCost`]'s `priced_macs`).
+pub fn device_layer_priced_macs(op: &ecgnas_firmware::model::Op<'_>, out_len: usize) -> u64 {
+    use ecgnas_firmware::model::Op;
+    match op {
+        Op::Conv(p, _) => ecgnas_firmware::kernels::paths::conv1d_executed_macs(p, out_len) as u64,
+        Op::Depthwise(p, _) => {
+            ecgnas_firmware::kernels::paths::depthwise_executed_macs(p, out_len) as u64
+        }
+        other => other.macs() as u64,
     }
 }
 
@@ -168,6 +201,8 @@ fn layer_cost(layer: &LayerShape) -> LayerCost {
     let zero = |kind| LayerCost {
         kind,
         macs: 0,
+        priced_macs: 0,
+        extra: 0,
         params: 0,
         quant_channels: 0,
         outputs,
@@ -183,10 +218,12 @@ fn layer_cost(layer: &LayerShape) -> LayerCost {
             ..
         } => {
             let per_output = (layer.in_channels / groups.max(&1)) * kernel;
-            let kind = conv_kind(layer, *role, *kernel, *stride, *dilation);
+            let (kind, priced_macs, extra) = conv_kind(layer, *role, *kernel, *stride, *dilation);
             LayerCost {
                 kind,
                 macs: outputs * per_output as u64,
+                priced_macs,
+                extra,
                 params: (layer.out_channels * per_output + layer.out_channels) as u64,
                 quant_channels: layer.out_channels as u64,
                 outputs,
@@ -196,6 +233,8 @@ fn layer_cost(layer: &LayerShape) -> LayerCost {
         LayerOp::Dense { .. } | LayerOp::Output { .. } => LayerCost {
             kind: dense_kind(layer.in_channels),
             macs: (layer.in_channels * layer.out_channels) as u64,
+            priced_macs: (layer.in_channels * layer.out_channels) as u64,
+            extra: 0,
             params: (layer.in_channels * layer.out_channels + layer.out_channels) as u64,
             quant_channels: layer.out_channels as u64,
             outputs,
@@ -203,14 +242,20 @@ fn layer_cost(layer: &LayerShape) -> LayerCost {
         },
         LayerOp::Pool { .. } => LayerCost {
             macs: outputs * 2,
+            priced_macs: outputs * 2,
+            extra: 0,
             ..zero(KernelKind::Pool)
         },
         LayerOp::GlobalAvgPool => LayerCost {
             macs: inputs,
+            priced_macs: inputs,
+            extra: 0,
             ..zero(KernelKind::Pool)
         },
         LayerOp::Add { .. } => LayerCost {
             macs: outputs,
+            priced_macs: outputs,
+            extra: 0,
             ..zero(KernelKind::Elementwise)
         },
         LayerOp::ConcatRr { .. } => zero(KernelKind::Elementwise),
@@ -322,15 +367,22 @@ pub fn estimate_at(
         Normalisation::ZScore => 5 * n_out,
         Normalisation::MaxAbs => 2 * n_out,
     };
+    // The FIR's taps are the preprocessing's extra work; the other operations its MACs.
+    let fir_macs = fir_taps * n_out;
     let mut cycles = model
         .coefficients(KernelKind::Preprocessing)
-        .cost(pre_macs, n_out, n_in);
+        .cost_with_extra(pre_macs - fir_macs, n_out, n_in, fir_macs);
     let (mut macs, mut params, mut quant_channels) = (pre_macs, 0u64, 0u64);
     for layer in &layers {
         let c = layer_cost(layer);
         // The concat is a placement in the arena: the device runs nothing for it.
         if !matches!(layer.op, LayerOp::ConcatRr { .. }) {
-            cycles += model.coefficients(c.kind).cost(c.macs, c.outputs, c.inputs);
+            cycles += model.coefficients(c.kind).cost_with_extra(
+                c.priced_macs,
+                c.outputs,
+                c.inputs,
+                c.extra,
+            );
         }
         macs += c.macs;
         params += c.params;

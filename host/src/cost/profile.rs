@@ -382,8 +382,8 @@ pub struct Provenance {
     pub note: String,
 }
 
-/// Coefficients of one kernel kind: `cost = a·MACs + b·outputs + c·inputs + d`, in the
-/// model's unit.
+/// Coefficients of one kernel kind: `cost = a·MACs + b·outputs + c·inputs + d + e·extra`, in
+/// the model's unit (MACs as the kind's code executes them, see the estimate).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Coefficients {
@@ -395,24 +395,39 @@ pub struct Coefficients {
     pub c_per_input: f64,
     /// Fixed cost per layer call (dispatch, setup).
     pub d_fixed: f64,
+    /// Cost per unit of the kind's extra work: filter words expanded or packed by the DSP
+    /// convolution paths, FIR taps of the preprocessing (0, and omitted, elsewhere).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub e_per_extra: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Coefficients {
     /// The cost of one layer with the given counts, in the model's unit.
     pub fn cost(&self, macs: u64, outputs: u64, inputs: u64) -> f64 {
+        self.cost_with_extra(macs, outputs, inputs, 0)
+    }
+
+    /// [`Coefficients::cost`] with `extra` units of the kind's extra work.
+    pub fn cost_with_extra(&self, macs: u64, outputs: u64, inputs: u64, extra: u64) -> f64 {
         self.a_per_mac * macs as f64
             + self.b_per_output * outputs as f64
             + self.c_per_input * inputs as f64
             + self.d_fixed
+            + self.e_per_extra * extra as f64
     }
 
-    /// The four coefficients with their field names, in schema order.
-    fn named(&self) -> [(&'static str, f64); 4] {
+    /// The coefficients with their field names, in schema order.
+    fn named(&self) -> [(&'static str, f64); 5] {
         [
             ("a_per_mac", self.a_per_mac),
             ("b_per_output", self.b_per_output),
             ("c_per_input", self.c_per_input),
             ("d_fixed", self.d_fixed),
+            ("e_per_extra", self.e_per_extra),
         ]
     }
 }
@@ -999,6 +1014,21 @@ mod tests {
         builtin_text("nrf52840").unwrap()
     }
 
+    /// The nRF52840 profile with the value of `key` in `[table]` replaced by `value`.
+    fn edited_value(table: &str, key: &str, value: &str) -> String {
+        let text = nrf52840_text();
+        let start = text
+            .find(&format!("[{table}]\n"))
+            .unwrap_or_else(|| panic!("no [{table}] in the nrf52840 profile"));
+        let at = start
+            + text[start..]
+                .find(&format!("\n{key} = "))
+                .unwrap_or_else(|| panic!("no {key} in [{table}]"))
+            + 1;
+        let end = at + text[at..].find('\n').unwrap_or(text.len() - at);
+        format!("{}{key} = {value}{}", &text[..at], &text[end..])
+    }
+
     /// Replaces `from` with `to` in the nRF52840 profile, failing if `from` is absent (so a
     /// test cannot pass on an unchanged file).
     fn edited(from: &str, to: &str) -> String {
@@ -1181,8 +1211,8 @@ mod tests {
     #[test]
     fn unknown_nested_field_is_rejected() {
         let shown = parse_error(&edited(
-            "a_per_mac = 2.5",
-            "a_per_mac = 2.5\nb_per_outputs = 1.0",
+            "[cost.conv]\n",
+            "[cost.conv]\nb_per_outputs = 1.0\n",
         ));
         assert!(shown.contains("unknown field `b_per_outputs`"), "{shown}");
         let shown = parse_error(&edited(
@@ -1298,10 +1328,10 @@ mod tests {
     /// Negative and NaN coefficients are rejected with the kernel and coefficient named.
     #[test]
     fn negative_or_nan_coefficient_is_rejected() {
-        let (field, msg) = invalid_field(&edited("a_per_mac = 2.5", "a_per_mac = -2.5"));
+        let (field, msg) = invalid_field(&edited_value("cost.conv", "a_per_mac", "-2.5"));
         assert_eq!(field, "cost.conv.a_per_mac");
         assert!(msg.contains("cycles"), "{msg}");
-        let (field, _) = invalid_field(&edited("d_fixed = 150.0", "d_fixed = nan"));
+        let (field, _) = invalid_field(&edited_value("cost.elementwise", "d_fixed", "nan"));
         assert_eq!(field, "cost.elementwise.d_fixed");
     }
 
@@ -1450,10 +1480,26 @@ mod tests {
         assert!((p.energy_uj(10.0) - 99.0).abs() < 1e-9);
         let l4 = Profile::load("stm32l476").unwrap();
         assert_eq!(l4.sram_largest_region_bytes(), Bytes(98_304));
-        let conv = p.cost.coefficients(KernelKind::Conv);
+        // a·MACs + b·outputs + c·inputs + d, plus e per unit of extra work.
+        let c = Coefficients {
+            a_per_mac: 2.5,
+            b_per_output: 30.0,
+            c_per_input: 1.0,
+            d_fixed: 400.0,
+            e_per_extra: 0.5,
+        };
         assert_eq!(
-            conv.cost(1000, 10, 100),
+            c.cost(1000, 10, 100),
             2.5 * 1000.0 + 30.0 * 10.0 + 100.0 + 400.0
+        );
+        assert_eq!(
+            c.cost_with_extra(1000, 10, 100, 8),
+            2.5 * 1000.0 + 30.0 * 10.0 + 100.0 + 400.0 + 4.0
+        );
+        // An optional kind without its own table uses its base kind's.
+        assert_eq!(
+            p.cost.coefficients(KernelKind::DenseScalar),
+            p.cost.coefficients(KernelKind::Dense)
         );
     }
 

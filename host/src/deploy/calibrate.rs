@@ -206,34 +206,78 @@ pub fn measure(
     Ok(out)
 }
 
-/// The cost model's counts of one int8 layer: `(kind, macs, outputs, inputs)`, by the rules of
-/// [`crate::cost::estimate`].
-pub fn layer_terms(l: &Int8Layer) -> (KernelKind, u64, u64, u64) {
+/// The cost model's counts of one int8 layer: `(kind, [priced MACs, outputs, inputs, 1,
+/// extra])`, by the rules of [`crate::cost::estimate`].
+pub fn layer_terms(l: &Int8Layer) -> (KernelKind, [f64; TERMS]) {
+    use crate::cost::estimate::{device_layer_extra, device_layer_kind, device_layer_priced_macs};
     let outputs = l.output.len as u64;
     let inputs = l.input.len as u64;
-    let kind = crate::cost::estimate::device_layer_kind(&l.device_layer().op);
-    let macs = match l.op {
-        Int8Op::Conv { .. } | Int8Op::Depthwise { .. } | Int8Op::Dense { .. } => l.macs() as u64,
-        Int8Op::MaxPool { .. } | Int8Op::AvgPool { .. } => 2 * outputs,
-        Int8Op::GlobalAvgPool { .. } => inputs,
-        Int8Op::Add { .. } => outputs,
+    let op = l.device_layer().op;
+    let kind = device_layer_kind(&op);
+    let (macs, extra) = match l.op {
+        Int8Op::Conv { out_channels, .. } => {
+            let out_len = l.output.len / out_channels.max(1);
+            (
+                device_layer_priced_macs(&op, out_len),
+                device_layer_extra(&op, out_len),
+            )
+        }
+        Int8Op::Depthwise { channels, .. } => (
+            device_layer_priced_macs(&op, l.output.len / channels.max(1)),
+            0,
+        ),
+        Int8Op::Dense { .. } => (l.macs() as u64, 0),
+        Int8Op::MaxPool { .. } | Int8Op::AvgPool { .. } => (2 * outputs, 0),
+        Int8Op::GlobalAvgPool { .. } => (inputs, 0),
+        Int8Op::Add { .. } => (outputs, 0),
     };
-    (kind, macs, outputs, inputs)
+    (
+        kind,
+        [
+            macs as f64,
+            outputs as f64,
+            inputs as f64,
+            1.0,
+            extra as f64,
+        ],
+    )
 }
 
-/// The preprocessing's counts `(macs, outputs, inputs)` as the estimate makes them.
-fn preprocessing_terms(b: &BenchCandidate, profile: &Profile) -> anyhow::Result<(u64, u64, u64)> {
+/// The terms of the fit: MACs, outputs, inputs, a constant, extra work.
+const TERMS: usize = 5;
+
+/// The preprocessing's terms as the estimate makes them (its FIR taps are the extra work).
+fn preprocessing_terms(b: &BenchCandidate, profile: &Profile) -> anyhow::Result<[f64; TERMS]> {
     let e = estimate_at(&b.candidate, profile, b.leads, b.fs)?;
-    let network_macs: u64 = b.int8.layers.iter().map(|l| layer_terms(l).1).sum();
+    // The estimate's MACs less the network's own (as counted, not as executed).
+    let network_macs: u64 = b
+        .int8
+        .layers
+        .iter()
+        .map(|l| match l.op {
+            Int8Op::MaxPool { .. } | Int8Op::AvgPool { .. } => 2 * l.output.len as u64,
+            Int8Op::GlobalAvgPool { .. } => l.input.len as u64,
+            Int8Op::Add { .. } => l.output.len as u64,
+            _ => l.macs() as u64,
+        })
+        .sum();
     let n_out = (b.plan.output_len() * b.leads) as u64;
     let n_in = (b.plan.window * b.leads) as u64;
-    Ok((e.macs.saturating_sub(network_macs), n_out, n_in))
+    let fir = b.plan.taps.len() as u64 * n_out;
+    let pre = e.macs.saturating_sub(network_macs);
+    Ok([
+        pre.saturating_sub(fir) as f64,
+        n_out as f64,
+        n_in as f64,
+        1.0,
+        fir as f64,
+    ])
 }
 
 /// Solves `min |W (A x - y)|` over the columns in `mask` (the others 0), `W = 1 / y` so that
 /// relative errors count, by the normal equations; `None` if singular.
-fn least_squares_on(rows: &[([f64; 4], f64)], mask: u32) -> Option<[f64; 4]> {
-    let cols: Vec<usize> = (0..4).filter(|c| mask & (1 << c) != 0).collect();
+fn least_squares_on(rows: &[([f64; TERMS], f64)], mask: u32) -> Option<[f64; TERMS]> {
+    let cols: Vec<usize> = (0..TERMS).filter(|c| mask & (1 << c) != 0).collect();
     let k = cols.len();
     let mut m = vec![vec![0f64; k + 1]; k];
     for (a, y) in rows {
@@ -261,17 +305,17 @@ fn least_squares_on(rows: &[([f64; 4], f64)], mask: u32) -> Option<[f64; 4]> {
             }
         }
     }
-    let mut x = [0f64; 4];
+    let mut x = [0f64; TERMS];
     for (i, &ci) in cols.iter().enumerate() {
         x[ci] = m[i][k] / m[i][i];
     }
     Some(x)
 }
 
-/// Non-negative least squares with 4 unknowns: the best of the unconstrained solutions over
+/// Non-negative least squares: the best of the unconstrained solutions over
 /// every subset of columns that comes out non-negative (profiles hold no negative cost).
-fn least_squares(rows: &[([f64; 4], f64)]) -> Option<[f64; 4]> {
-    let residual = |x: &[f64; 4]| -> f64 {
+fn least_squares(rows: &[([f64; TERMS], f64)]) -> Option<[f64; TERMS]> {
+    let residual = |x: &[f64; TERMS]| -> f64 {
         rows.iter()
             .map(|(a, y)| {
                 let p: f64 = a.iter().zip(x).map(|(a, x)| a * x).sum();
@@ -279,7 +323,7 @@ fn least_squares(rows: &[([f64; 4], f64)]) -> Option<[f64; 4]> {
             })
             .sum()
     };
-    (1u32..16)
+    (1u32..(1 << TERMS))
         .filter_map(|mask| least_squares_on(rows, mask))
         .filter(|x| x.iter().all(|&v| v >= 0.0 && v.is_finite()))
         .min_by(|a, b| residual(a).total_cmp(&residual(b)))
@@ -291,32 +335,27 @@ pub fn fit(
     measured: &[Measured],
     profile: &Profile,
 ) -> anyhow::Result<Vec<(KernelKind, Coefficients, usize)>> {
-    let mut rows: Vec<(KernelKind, [f64; 4], f64)> = Vec::new();
+    let mut rows: Vec<(KernelKind, [f64; TERMS], f64)> = Vec::new();
     for (b, m) in benches.iter().zip(measured) {
-        let (macs, outputs, inputs) = preprocessing_terms(b, profile)?;
         rows.push((
             KernelKind::Preprocessing,
-            [macs as f64, outputs as f64, inputs as f64, 1.0],
+            preprocessing_terms(b, profile)?,
             f64::from(m.preprocessing),
         ));
         for (l, &cost) in b.int8.layers.iter().zip(&m.layers) {
-            let (kind, macs, outputs, inputs) = layer_terms(l);
-            rows.push((
-                kind,
-                [macs as f64, outputs as f64, inputs as f64, 1.0],
-                f64::from(cost),
-            ));
+            let (kind, terms) = layer_terms(l);
+            rows.push((kind, terms, f64::from(cost)));
         }
     }
     let mut out = Vec::new();
     for kind in KernelKind::ALL.into_iter().chain(KernelKind::PATHS) {
-        let of_kind: Vec<([f64; 4], f64)> = rows
+        let of_kind: Vec<([f64; TERMS], f64)> = rows
             .iter()
             .filter(|r| r.0 == kind)
             .map(|r| (r.1, r.2))
             .collect();
         let current = *profile.cost.coefficients(kind);
-        if of_kind.len() < 4 {
+        if of_kind.len() < TERMS {
             out.push((kind, current, of_kind.len()));
             continue;
         }
@@ -329,6 +368,7 @@ pub fn fit(
                 b_per_output: x[1],
                 c_per_input: x[2],
                 d_fixed: x[3],
+                e_per_extra: x[4],
             },
             of_kind.len(),
         ));
