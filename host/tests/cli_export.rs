@@ -344,3 +344,70 @@ fn deploy_on_qemu_is_bit_exact_on_200_real_windows() {
         .sum();
     assert!(macs > 0);
 }
+
+#[test]
+fn evaluate_reports_metrics_intervals_and_predictions_over_records() {
+    let Some((run_dir, data, _)) = searched() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let predictions = dir.path().join("predictions.csv");
+    let o = run(ecgnas()
+        .arg("evaluate")
+        .arg(run_dir.join("best"))
+        .args([
+            "--task",
+            "cinc2017",
+            "--json",
+            "--bootstrap",
+            "50",
+            "--data",
+        ])
+        .arg(data)
+        .arg("--predictions")
+        .arg(&predictions));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let n = report["n_examples"].as_u64().unwrap();
+    // Every labelled CinC 2017 record of the shared folder is one example.
+    assert_eq!(n, report["n_records"].as_u64().unwrap());
+    assert!(n >= 100, "{report}");
+    let f1 = report["metrics"]["challenge_f1"].as_f64().unwrap();
+    let [lo, hi] = [0, 1].map(|i| report["ci95"]["primary"][i].as_f64().unwrap());
+    assert!(
+        lo <= hi && lo <= f1 + 1e-9 && f1 <= hi + 1e-9,
+        "{f1} not in [{lo}, {hi}]"
+    );
+    let matrix = report["confusion"]["matrix"].as_array().unwrap();
+    let total: u64 = matrix
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
+        .sum();
+    assert_eq!(total, n);
+    let rows = std::fs::read_to_string(&predictions).unwrap();
+    assert_eq!(rows.lines().count() as u64, n + 1);
+    assert!(rows.starts_with("record,position,true,predicted,p_N,p_A,p_O,p_~"));
+
+    // A subset of records, and a record that is not there.
+    let o = run(ecgnas()
+        .arg("evaluate")
+        .arg(run_dir.join("best"))
+        .args([
+            "--task",
+            "cinc2017",
+            "--json",
+            "--records",
+            "A00001,A00002",
+            "--data",
+        ])
+        .arg(data));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["n_records"], 2);
+    let o = run(ecgnas()
+        .arg("evaluate")
+        .arg(run_dir.join("best"))
+        .args(["--task", "cinc2017", "--records", "Z99999", "--data"])
+        .arg(data));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("Z99999"), "{}", stderr(&o));
+}

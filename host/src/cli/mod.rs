@@ -7,6 +7,7 @@ mod calibrate;
 mod data;
 mod deploy;
 mod estimate;
+mod evaluate;
 pub mod json;
 mod model;
 mod profiles;
@@ -38,6 +39,8 @@ enum Command {
     Profiles(profiles::ProfilesArgs),
     /// Export a search's candidate as a model folder (safetensors, ONNX f32 and int8).
     Export(model::ExportArgs),
+    /// Evaluate a model on every example of a task in the records given.
+    Evaluate(evaluate::EvaluateArgs),
     /// Train one given candidate and export it as a model folder.
     Train(model::TrainArgs),
     /// Check that a model folder's files compute the same thing (tract, candle, int8).
@@ -71,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Export(args) => model::export(args),
         Command::Verify(args) => model::verify(args),
         Command::Train(args) => model::train(args),
+        Command::Evaluate(args) => evaluate::run(args),
         Command::Predict(args) => model::predict(args),
         Command::Deploy(args) => deploy::run(args),
         Command::Estimate(args) => estimate::run(args),
