@@ -145,13 +145,6 @@ fn ints(node: &NodeProto, name: &str) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-fn int(node: &NodeProto, name: &str, default: i64) -> i64 {
-    node.attribute
-        .iter()
-        .find(|a| a.name == name && a.r#type == AttributeType::Int as i32)
-        .map_or(default, |a| a.i)
-}
-
 /// MACs and parameters counted from an ONNX file alone: shapes propagated op by op from the
 /// input, each op counted by its own rule.
 fn onnx_counts(bytes: &[u8], leads: usize, samples: usize) -> (u64, u64) {
@@ -244,7 +237,6 @@ fn onnx_counts(bytes: &[u8], leads: usize, samples: usize) -> (u64, u64) {
             _ => x,
         };
         shape.insert(node.output[0].clone(), out);
-        let _ = int(node, "group", 1);
     }
     let params: u64 = graph
         .initializer

@@ -63,10 +63,7 @@ pub(super) fn run(args: CalibrateArgs) -> anyhow::Result<Outcome> {
         args.max_macs,
     )?;
     let work = tempfile::tempdir()?;
-    let target_dir = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join(".cache/ecgnas/deploy-target");
+    let target_dir = crate::deploy::default_target_dir();
     eprintln!("calibrate: building and running the benchmark binary on QEMU");
     let measured = measure(&all, work.path(), &target_dir)?;
     let (fit_set, check_set) = all.split_at(args.fit_candidates);

@@ -123,17 +123,15 @@ pub(super) fn run(args: DeployArgs) -> anyhow::Result<Outcome> {
         source,
     } = evaluation_windows(&model, args.data.as_deref(), args.vectors)?;
     let work = tempfile::tempdir().context("cannot create a work folder")?;
-    let build_dir = args.build_dir.clone().unwrap_or_else(|| {
-        std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir)
-            .join(".cache/ecgnas/deploy-target")
-    });
+    let build_dir = args
+        .build_dir
+        .clone()
+        .unwrap_or_else(deploy::default_target_dir);
     eprintln!(
         "deploy: building the board binary ({})",
         build_dir.display()
     );
-    let elf_path = deploy::build(&model, deploy::QEMU_MEMORY_X, work.path(), &build_dir)?;
+    let elf_path = deploy::build(&model, work.path(), &build_dir)?;
     let sizes = elf::sizes(&elf_path)?;
     let values = leads * model.manifest.input.samples;
     let side = model.manifest.input.side_inputs;

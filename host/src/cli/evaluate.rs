@@ -13,7 +13,7 @@ use super::model::Precision;
 use super::search::load_task_data;
 use super::{print_stdout, Outcome};
 use crate::data::tasks::{Split, TaskKind};
-use crate::export::{load, probabilities};
+use crate::export::load;
 use crate::metrics::{confusion_matrix, task_metrics, Truth};
 use crate::train::Targets;
 
@@ -117,32 +117,18 @@ pub(super) fn run(args: EvaluateArgs) -> anyhow::Result<Outcome> {
         Precision::Int8 => windows
             .iter()
             .zip(&sides)
-            .map(|(w, s)| {
-                let logits = model.logits_int8(w, s)?;
-                Ok(probabilities(
-                    &model.int8.dequantize_logits(&logits),
-                    model.manifest.multi_label(),
-                ))
-            })
+            .map(|(w, s)| model.predict_int8(w, s))
             .collect::<anyhow::Result<_>>()?,
     };
-    // Each example's probabilities: the mean of its windows'.
+    // Each example's probabilities: the mean of its windows'; its record and first window.
     let n_groups = raw.group_targets.len();
     let width = model.manifest.labels.len();
-    let mut probs = vec![vec![0f32; width]; n_groups];
-    let mut counts = vec![0usize; n_groups];
+    let probs = raw.group_probabilities(&window_probs);
     let mut group_record = vec![String::new(); n_groups];
     let mut group_start = vec![0isize; n_groups];
-    for (i, (p, &g)) in window_probs.iter().zip(&raw.groups).enumerate() {
-        probs[g].iter_mut().zip(p).for_each(|(s, v)| *s += v);
-        if counts[g] == 0 {
-            group_record[g] = raw.origins[i].0.clone();
-            group_start[g] = raw.origins[i].1;
-        }
-        counts[g] += 1;
-    }
-    for (p, c) in probs.iter_mut().zip(&counts) {
-        p.iter_mut().for_each(|v| *v /= (*c).max(1) as f32);
+    for (i, &g) in raw.groups.iter().enumerate().rev() {
+        group_record[g] = raw.origins[i].0.clone();
+        group_start[g] = raw.origins[i].1;
     }
     let thresholds =
         (!model.manifest.thresholds.is_empty()).then_some(&model.manifest.thresholds[..]);

@@ -239,21 +239,6 @@ fn spread(total: usize, n: usize) -> Vec<usize> {
     }
 }
 
-fn group_mean(raw: &RawExamples, probs: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    let n_groups = raw.group_targets.len();
-    let width = probs.first().map_or(0, Vec::len);
-    let mut sums = vec![vec![0f32; width]; n_groups];
-    let mut counts = vec![0usize; n_groups];
-    for (p, &g) in probs.iter().zip(&raw.groups) {
-        sums[g].iter_mut().zip(p).for_each(|(s, v)| *s += v);
-        counts[g] += 1;
-    }
-    for (s, c) in sums.iter_mut().zip(counts) {
-        s.iter_mut().for_each(|v| *v /= c.max(1) as f32);
-    }
-    sums
-}
-
 fn quality(model: &LoadedModel, task: TaskKind, raw: &RawExamples) -> anyhow::Result<QualityCheck> {
     let windows: Vec<&[f32]> = (0..raw.n).map(|i| raw.window(i)).collect();
     let sides: Vec<&[f32]> = (0..raw.n).map(|i| raw.side_of(i)).collect();
@@ -269,8 +254,18 @@ fn quality(model: &LoadedModel, task: TaskKind, raw: &RawExamples) -> anyhow::Re
     };
     let thresholds =
         (!model.manifest.thresholds.is_empty()).then_some(&model.manifest.thresholds[..]);
-    let f32_metrics = task_metrics(task, &group_mean(raw, &f32_probs), truth, thresholds);
-    let int8_metrics = task_metrics(task, &group_mean(raw, &int8_probs), truth, thresholds);
+    let f32_metrics = task_metrics(
+        task,
+        &raw.group_probabilities(&f32_probs),
+        truth,
+        thresholds,
+    );
+    let int8_metrics = task_metrics(
+        task,
+        &raw.group_probabilities(&int8_probs),
+        truth,
+        thresholds,
+    );
     let loss = f32_metrics.primary - int8_metrics.primary;
     Ok(QualityCheck {
         metric: f32_metrics.primary_name.clone(),

@@ -4,7 +4,6 @@
 //! coefficients on some candidates, and the prediction error on the others.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -148,8 +147,6 @@ pub fn measure(
     work: &Path,
     target_dir: &Path,
 ) -> anyhow::Result<Vec<Measured>> {
-    let dir = super::firmware_dir()?;
-    std::fs::create_dir_all(work)?;
     let models: Vec<BenchModel<'_>> = benches
         .iter()
         .map(|b| BenchModel {
@@ -157,33 +154,7 @@ pub fn measure(
             plan: &b.plan,
         })
         .collect();
-    let module = work.join("bench.rs");
-    std::fs::write(&module, bench_module(&models))?;
-    let memory = work.join("memory.x");
-    std::fs::write(&memory, super::QEMU_MEMORY_X)?;
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&dir)
-        .args([
-            "build",
-            "--release",
-            "--bin",
-            "ecgnas-calibrate",
-            "--target-dir",
-        ])
-        .arg(target_dir)
-        .env("ECGNAS_BENCH_RS", &module)
-        .env("ECGNAS_MEMORY_X", &memory)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .output()
-        .context("cannot run cargo to build the calibration binary")?;
-    if !output.status.success() {
-        bail!(
-            "building the calibration binary failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let elf = target_dir.join("thumbv7em-none-eabihf/release/ecgnas-calibrate");
+    let elf = super::build_calibration(&bench_module(&models), work, target_dir)?;
     super::run_qemu(&elf, work, Duration::from_secs(600))?;
     let bytes = std::fs::read(work.join("calibration.bin"))?;
     let words: Vec<u32> = bytes

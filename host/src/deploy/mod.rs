@@ -33,38 +33,76 @@ pub fn firmware_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Builds the board binary for `model` and returns the ELF's path. `work` receives the
-/// generated module and the linker map.
-pub fn build(
-    model: &LoadedModel,
-    memory_x: &str,
+/// Where board binaries are built unless told otherwise: `~/.cache/ecgnas/deploy-target`,
+/// kept between runs so that only the generated module recompiles.
+pub fn default_target_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".cache/ecgnas/deploy-target")
+}
+
+/// Builds the binary `bin` of `firmware/deploy` for QEMU's memory map, with the generated
+/// module `module` handed to its build script through the variable `module_var`; returns the
+/// ELF's path.
+fn build_bin(
+    bin: &str,
+    module_var: &str,
+    module: &Path,
     work: &Path,
     target_dir: &Path,
 ) -> anyhow::Result<PathBuf> {
     let dir = firmware_dir()?;
-    std::fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
-    let module = work.join("model.rs");
-    std::fs::write(&module, codegen::model_module(model))
-        .with_context(|| format!("cannot write {}", module.display()))?;
     let memory = work.join("memory.x");
-    std::fs::write(&memory, memory_x)?;
+    std::fs::write(&memory, QEMU_MEMORY_X)
+        .with_context(|| format!("cannot write {}", memory.display()))?;
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&dir)
-        .args(["build", "--release", "--target-dir"])
+        .args(["build", "--release", "--bin", bin, "--target-dir"])
         .arg(target_dir)
-        .env("ECGNAS_MODEL_RS", &module)
+        .env(module_var, module)
         .env("ECGNAS_MEMORY_X", &memory)
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .output()
-        .context("cannot run cargo to build the board binary")?;
+        .with_context(|| format!("cannot run cargo to build {bin}"))?;
     if !output.status.success() {
         bail!(
-            "building the board binary failed:\n{}",
+            "building {bin} failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Ok(target_dir.join("thumbv7em-none-eabihf/release/ecgnas-deploy"))
+    Ok(target_dir.join("thumbv7em-none-eabihf/release").join(bin))
+}
+
+/// Builds the board binary for `model` and returns the ELF's path. `work` receives the
+/// generated module and the linker map.
+pub fn build(model: &LoadedModel, work: &Path, target_dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
+    let module = work.join("model.rs");
+    std::fs::write(&module, codegen::model_module(model))
+        .with_context(|| format!("cannot write {}", module.display()))?;
+    build_bin(
+        "ecgnas-deploy",
+        "ECGNAS_MODEL_RS",
+        &module,
+        work,
+        target_dir,
+    )
+}
+
+/// Builds the calibration binary for the networks of the module text `bench`.
+pub fn build_calibration(bench: &str, work: &Path, target_dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
+    let module = work.join("bench.rs");
+    std::fs::write(&module, bench).with_context(|| format!("cannot write {}", module.display()))?;
+    build_bin(
+        "ecgnas-calibrate",
+        "ECGNAS_BENCH_RS",
+        &module,
+        work,
+        target_dir,
+    )
 }
 
 /// The linker memory map of QEMU's mps2-an386 (the image is loaded at 0x0).

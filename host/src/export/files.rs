@@ -2,7 +2,7 @@
 //! back with every disagreement reported against the file it is in.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor};
@@ -367,9 +367,4 @@ pub fn read_manifest(dir: &Path) -> anyhow::Result<Manifest> {
         }
     }
     Ok(manifest)
-}
-
-/// A path inside the model folder.
-pub fn in_dir(dir: &Path, file: &str) -> PathBuf {
-    dir.join(file)
 }

@@ -21,7 +21,7 @@ use tract_onnx::pb::{
 };
 
 use super::graph::{Activation, ConvNode, Graph, Op};
-use super::quantize::{Int8Model, QuantParams};
+use super::quantize::{Int8Layer, Int8Model, QuantParams};
 use crate::pipeline::preprocess::LeadPlan;
 use ecgnas_firmware::preprocess::{Normalisation, MIN_SCALE};
 
@@ -157,6 +157,47 @@ impl Builder {
         let quantised = self.node("QuantizeLinear", &[x, &scale, &zp], vec![]);
         let dequantised = self.node("DequantizeLinear", &[&quantised, &scale, &zp], vec![]);
         (quantised, dequantised)
+    }
+
+    /// A layer's int8 weights (PyTorch layout, `shape`) and int32 biases as initialisers
+    /// behind per-channel (axis 0) `DequantizeLinear`s: weights at the layer's weight scales,
+    /// biases at `input_scale * weight_scale`. Returns the dequantised weight and bias names.
+    fn int8_weights(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        weights: &[i8],
+        layer: &Int8Layer,
+        input_scale: f32,
+    ) -> (String, String) {
+        let channels = shape[0];
+        let wq = self.i8s(&format!("{name}.weight_int8"), shape, weights);
+        let ws = self.f32s(
+            &format!("{name}.weight_scale"),
+            &[channels],
+            &layer.weight_scales,
+        );
+        let wz = self.i8s(
+            &format!("{name}.weight_zero_point"),
+            &[channels],
+            &vec![0; channels],
+        );
+        let axis = || vec![attr_int("axis", 0)];
+        let w = self.node("DequantizeLinear", &[&wq, &ws, &wz], axis());
+        let bias_scales: Vec<f32> = layer
+            .weight_scales
+            .iter()
+            .map(|s| s * input_scale)
+            .collect();
+        let bq = self.i32s(&format!("{name}.bias_int32"), &[channels], &layer.bias);
+        let bs = self.f32s(&format!("{name}.bias_scale"), &[channels], &bias_scales);
+        let bz = self.i32s(
+            &format!("{name}.bias_zero_point"),
+            &[channels],
+            &vec![0; channels],
+        );
+        let bias = self.node("DequantizeLinear", &[&bq, &bs, &bz], axis());
+        (w, bias)
     }
 
     fn activation(&mut self, x: &str, activation: Activation) -> String {
@@ -300,8 +341,9 @@ pub fn build(spec: &OnnxSpec<'_>, int8: Option<&Int8Model>) -> anyhow::Result<Ve
         Some(m) => b.qdq(&x, "t0", m.tensors[0]).1,
         None => x,
     };
-    // Where each graph node's int8 layer is.
+    // Where each graph node's int8 layer is, and the scale of a tensor it reads.
     let layer_of = |node: usize| int8.and_then(|m| m.layers.iter().find(|l| l.node == node));
+    let input_scale = |tensor: usize| int8.map_or(1.0, |m| m.tensors[tensor].scale);
     let mut logits_int8 = None;
     for (n, node) in g.nodes.iter().enumerate() {
         let input = names[node.inputs[0]].clone();
@@ -312,46 +354,7 @@ pub fn build(spec: &OnnxSpec<'_>, int8: Option<&Int8Model>) -> anyhow::Result<Ve
                 let (w, bias) = match layer_of(n) {
                     Some(layer) => {
                         let q = torch_layout_weights(c, &layer.weights);
-                        let wq = b.i8s(&format!("{}.weight_int8", c.name), &wshape, &q);
-                        let ws = b.f32s(
-                            &format!("{}.weight_scale", c.name),
-                            &[c.out_channels],
-                            &layer.weight_scales,
-                        );
-                        let wz = b.i8s(
-                            &format!("{}.weight_zero_point", c.name),
-                            &[c.out_channels],
-                            &vec![0; c.out_channels],
-                        );
-                        let w = b.node(
-                            "DequantizeLinear",
-                            &[&wq, &ws, &wz],
-                            vec![attr_int("axis", 0)],
-                        );
-                        let s_in = int8.map_or(1.0, |m| m.tensors[node.inputs[0]].scale);
-                        let bias_scales: Vec<f32> =
-                            layer.weight_scales.iter().map(|s| s * s_in).collect();
-                        let bq = b.i32s(
-                            &format!("{}.bias_int32", c.name),
-                            &[c.out_channels],
-                            &layer.bias,
-                        );
-                        let bs = b.f32s(
-                            &format!("{}.bias_scale", c.name),
-                            &[c.out_channels],
-                            &bias_scales,
-                        );
-                        let bz = b.i32s(
-                            &format!("{}.bias_zero_point", c.name),
-                            &[c.out_channels],
-                            &vec![0; c.out_channels],
-                        );
-                        let bias = b.node(
-                            "DequantizeLinear",
-                            &[&bq, &bs, &bz],
-                            vec![attr_int("axis", 0)],
-                        );
-                        (w, bias)
+                        b.int8_weights(&c.name, &wshape, &q, layer, input_scale(node.inputs[0]))
                     }
                     None => (
                         b.f32s(&format!("{}.weight", c.name), &wshape, &c.weight),
@@ -400,48 +403,13 @@ pub fn build(spec: &OnnxSpec<'_>, int8: Option<&Int8Model>) -> anyhow::Result<Ve
             Op::Dense(d) => {
                 let wshape = [d.out_features, d.in_features];
                 let (w, bias) = match layer_of(n) {
-                    Some(layer) => {
-                        let wq = b.i8s(&format!("{}.weight_int8", d.name), &wshape, &layer.weights);
-                        let ws = b.f32s(
-                            &format!("{}.weight_scale", d.name),
-                            &[d.out_features],
-                            &layer.weight_scales,
-                        );
-                        let wz = b.i8s(
-                            &format!("{}.weight_zero_point", d.name),
-                            &[d.out_features],
-                            &vec![0; d.out_features],
-                        );
-                        let w = b.node(
-                            "DequantizeLinear",
-                            &[&wq, &ws, &wz],
-                            vec![attr_int("axis", 0)],
-                        );
-                        let s_in = int8.map_or(1.0, |m| m.tensors[node.inputs[0]].scale);
-                        let bias_scales: Vec<f32> =
-                            layer.weight_scales.iter().map(|s| s * s_in).collect();
-                        let bq = b.i32s(
-                            &format!("{}.bias_int32", d.name),
-                            &[d.out_features],
-                            &layer.bias,
-                        );
-                        let bs = b.f32s(
-                            &format!("{}.bias_scale", d.name),
-                            &[d.out_features],
-                            &bias_scales,
-                        );
-                        let bz = b.i32s(
-                            &format!("{}.bias_zero_point", d.name),
-                            &[d.out_features],
-                            &vec![0; d.out_features],
-                        );
-                        let bias = b.node(
-                            "DequantizeLinear",
-                            &[&bq, &bs, &bz],
-                            vec![attr_int("axis", 0)],
-                        );
-                        (w, bias)
-                    }
+                    Some(layer) => b.int8_weights(
+                        &d.name,
+                        &wshape,
+                        &layer.weights,
+                        layer,
+                        input_scale(node.inputs[0]),
+                    ),
                     None => (
                         b.f32s(&format!("{}.weight", d.name), &wshape, &d.weight),
                         b.f32s(&format!("{}.bias", d.name), &[d.out_features], &d.bias),

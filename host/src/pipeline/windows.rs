@@ -269,26 +269,35 @@ impl RawExamples {
     pub fn side_of(&self, i: usize) -> &[f32] {
         &self.side[i * self.side_width..(i + 1) * self.side_width]
     }
+
+    /// Averages window probabilities per group (arithmetic mean).
+    pub fn group_probabilities(&self, window_probs: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        group_means(&self.groups, self.group_targets.len(), window_probs)
+    }
 }
 
 impl Prepared {
     /// Averages window probabilities per group (arithmetic mean).
     pub fn group_probabilities(&self, window_probs: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        let n_groups = self.group_targets.len();
-        let width = window_probs.first().map_or(0, Vec::len);
-        let mut sums = vec![vec![0f32; width]; n_groups];
-        let mut counts = vec![0usize; n_groups];
-        for (probs, &g) in window_probs.iter().zip(&self.groups) {
-            for (s, p) in sums[g].iter_mut().zip(probs) {
-                *s += p;
-            }
-            counts[g] += 1;
-        }
-        for (s, &c) in sums.iter_mut().zip(&counts) {
-            s.iter_mut().for_each(|v| *v /= c.max(1) as f32);
-        }
-        sums
+        group_means(&self.groups, self.group_targets.len(), window_probs)
     }
+}
+
+/// The arithmetic mean of the windows' probabilities of each of `n_groups` groups.
+fn group_means(groups: &[usize], n_groups: usize, window_probs: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let width = window_probs.first().map_or(0, Vec::len);
+    let mut sums = vec![vec![0f32; width]; n_groups];
+    let mut counts = vec![0usize; n_groups];
+    for (probs, &g) in window_probs.iter().zip(groups) {
+        for (s, p) in sums[g].iter_mut().zip(probs) {
+            *s += p;
+        }
+        counts[g] += 1;
+    }
+    for (s, &c) in sums.iter_mut().zip(&counts) {
+        s.iter_mut().for_each(|v| *v /= c.max(1) as f32);
+    }
+    sums
 }
 
 /// Window starts over a recording of `n` samples: stride `w / 2` from 0, the last window
