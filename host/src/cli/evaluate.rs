@@ -27,9 +27,13 @@ pub(super) struct EvaluateArgs {
     /// The task (its labels must be the model's).
     #[arg(long, value_enum)]
     task: TaskKind,
-    /// Only these records (comma-separated names).
+    /// Only these records (comma-separated names); overrides `--split`.
     #[arg(long, value_delimiter = ',')]
     records: Option<Vec<String>>,
+    /// Which records of the data: the task's test split (record-disjoint from the training and
+    /// validation splits), or all of them. Records that trained the model are refused either way.
+    #[arg(long, value_enum, default_value_t = EvalSplit::Test)]
+    split: EvalSplit,
     /// Which form of the model to run.
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     precision: Precision,
@@ -45,6 +49,15 @@ pub(super) struct EvaluateArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// The records `evaluate` scores when no `--records` are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EvalSplit {
+    /// The task's test split.
+    Test,
+    /// Every record of the data.
+    All,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +105,30 @@ pub(super) fn run(args: EvaluateArgs) -> anyhow::Result<Outcome> {
             }
         }
         adc.records.retain(|r| wanted.contains(&r.id));
+    } else if args.split == EvalSplit::Test {
+        adc.records.retain(|r| r.split == Split::Test);
+    }
+    // Never score a model on what it learnt from.
+    let seen: Vec<&str> = adc
+        .records
+        .iter()
+        .filter(|r| model.manifest.trained_on.contains(&r.id))
+        .map(|r| r.id.as_str())
+        .collect();
+    if !seen.is_empty() {
+        bail!(
+            "{} of the records to evaluate trained {} or chose its epoch ({}{}): evaluate on other records (the task's test split is the default)",
+            seen.len(),
+            args.model_dir.display(),
+            seen[..seen.len().min(5)].join(", "),
+            if seen.len() > 5 { ", ..." } else { "" }
+        );
+    }
+    if model.manifest.trained_on.is_empty() {
+        eprintln!(
+            "note: {} does not list its training records; it cannot be checked that they are not among these",
+            args.model_dir.display()
+        );
     }
     // Every example of the records given, whatever split the task puts them in.
     for r in &mut adc.records {

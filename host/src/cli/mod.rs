@@ -10,6 +10,7 @@ mod estimate;
 mod evaluate;
 pub mod json;
 mod model;
+mod plot;
 mod profiles;
 mod search;
 
@@ -53,6 +54,8 @@ enum Command {
     Estimate(estimate::EstimateArgs),
     /// Build a model into the board binary, run it on the target, compare with the host.
     Deploy(deploy::DeployArgs),
+    /// Draw a CSV's rows as a quality-against-latency scatter (SVG), one colour per group.
+    Plot(plot::PlotArgs),
 }
 
 /// The outcome of a command that ran to the end.
@@ -79,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Deploy(args) => deploy::run(args),
         Command::Estimate(args) => estimate::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Plot(args) => plot::run(args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

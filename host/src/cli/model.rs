@@ -17,7 +17,7 @@ use crate::export::verify::{check_equivalence, VerifyReport, Windows, MAX_QUALIT
 use crate::export::{load, probabilities, LoadedModel};
 use crate::metrics::{task_metrics, Truth};
 use crate::pipeline::{AdcDataset, RawExamples};
-use crate::space::Candidate;
+use crate::space::{Candidate, HandDesigned};
 use crate::store::{SqliteStore, TrialStore};
 use crate::train::{ChildEvaluator, Targets, TrainConfig};
 
@@ -108,7 +108,8 @@ pub(super) fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
 
 #[derive(Debug, Args)]
 pub(super) struct TrainArgs {
-    /// A candidate JSON file (a search's `best/candidate.json`) or a model folder.
+    /// A candidate JSON file (a search's `best/candidate.json`), a baseline of
+    /// `models/baselines/`, or a model folder.
     candidate: PathBuf,
     /// A folder of records, one record, or `synthetic`.
     #[arg(long, default_value = "synthetic")]
@@ -142,8 +143,23 @@ pub(super) fn train(args: TrainArgs) -> anyhow::Result<Outcome> {
     } else {
         let text = std::fs::read_to_string(&args.candidate)
             .with_context(|| format!("cannot read {}", args.candidate.display()))?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a candidate", args.candidate.display()))?
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not JSON", args.candidate.display()))?;
+        if HandDesigned::is_baseline_json(&json) {
+            // A shipped baseline: its head is fitted to the task.
+            let baseline = HandDesigned::from_json(&text, &args.candidate)?;
+            eprintln!("baseline {}: {}", baseline.name, baseline.reference);
+            baseline.for_task(
+                args.task.name(),
+                args.task == TaskKind::MitdbAami,
+                args.task.labels().len(),
+                args.task.multi_label(),
+                &args.candidate,
+            )?
+        } else {
+            serde_json::from_value(json)
+                .with_context(|| format!("{}: not a candidate", args.candidate.display()))?
+        }
     };
     let profile =
         Profile::load(&args.profile).with_context(|| format!("profile {}", args.profile))?;

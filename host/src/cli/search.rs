@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::data::data_source;
+use super::plot::{scatter_svg, Mark, Series};
 use super::{print_stdout, Outcome};
 use crate::cost::Profile;
 use crate::data::tasks::{self, LeadSet, LoadOptions, Split, TaskKind};
@@ -252,6 +253,7 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     };
     let mut best_quality = f64::NEG_INFINITY;
     let deadline = args.time_budget.map(|d| started + d);
+    let progress = progress_bar(args.time_budget.is_none().then_some(args.trials as u64));
     let trials = run_search(
         &run,
         &space,
@@ -265,27 +267,38 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
                 best_quality = best_quality.max(t.quality.unwrap_or(f64::NEG_INFINITY));
             }
             let candidate: Option<Candidate> = serde_json::from_value(t.candidate.clone()).ok();
-            eprintln!(
-            "trial {:>3}  {}  quality {}  reward {:.4}  latency {:>8.2} ms  best {:.4}  [{:.1} s]  {}",
-            t.trial_id,
-            match (&t.status, t.feasible) {
-                (crate::store::TrialStatus::Failed { .. }, _) => "failed ",
-                (_, Some(true)) => "fits   ",
-                _ => "too big",
-            },
-            t.quality.map_or("   -  ".to_string(), |q| format!("{q:.4}")),
-            t.reward.unwrap_or(0.0),
-            t.costs["latency_ms"].as_f64().unwrap_or(f64::NAN),
-            best_quality,
-            t.wall_s.unwrap_or(0.0),
-            candidate.map(|c| c.describe()).unwrap_or_default()
-        );
+            // Printed above the bar (and printed as well when stderr is not a terminal and
+            // the bar is hidden).
+            progress.suspend(|| {
+                eprintln!(
+                    "trial {:>3}  {}  quality {}  reward {:.4}  latency {:>8.2} ms  best {:.4}  [{:.1} s]  {}",
+                    t.trial_id,
+                    match (&t.status, t.feasible) {
+                        (crate::store::TrialStatus::Failed { .. }, _) => "failed ",
+                        (_, Some(true)) => "fits   ",
+                        _ => "too big",
+                    },
+                    t.quality.map_or("   -  ".to_string(), |q| format!("{q:.4}")),
+                    t.reward.unwrap_or(0.0),
+                    t.costs["latency_ms"].as_f64().unwrap_or(f64::NAN),
+                    best_quality,
+                    t.wall_s.unwrap_or(0.0),
+                    candidate.map(|c| c.describe()).unwrap_or_default()
+                )
+            });
+            progress.inc(1);
+            if best_quality.is_finite() {
+                progress.set_message(format!("best feasible quality {best_quality:.4}"));
+            }
         },
         deadline,
-    )?;
+    );
+    progress.finish_and_clear();
+    let trials = trials?;
 
     write_trials_csv(&args.out.join("trials.csv"), &trials)?;
     let front = pareto_front(&trials);
+    write_pareto_svg(&args.out.join("pareto.svg"), &trials, &front, args.task)?;
     let best = best_trial(&trials);
     if let Some(best) = best {
         let candidate: Candidate = serde_json::from_value(best.candidate.clone())?;
@@ -381,6 +394,12 @@ pub(super) fn export_trained(
         } else {
             Vec::new()
         },
+        trained_on: adc
+            .records
+            .iter()
+            .filter(|r| matches!(r.split, Split::Train | Split::Validation))
+            .map(|r| r.id.clone())
+            .collect(),
     };
     crate::export::export(dir, &input).with_context(|| format!("exporting to {}", dir.display()))
 }
@@ -429,6 +448,82 @@ fn write_trials_csv(path: &Path, trials: &[TrialRecord]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A bar of trials finished (a spinner under a time budget) with the best quality so far; drawn
+/// only when stderr is a terminal.
+fn progress_bar(trials: Option<u64>) -> indicatif::ProgressBar {
+    let template = match trials {
+        Some(_) => "{bar:32} {pos}/{len} trials  {msg}  [{elapsed} elapsed, about {eta} left]",
+        None => "{spinner} {pos} trials  {msg}  [{elapsed} elapsed]",
+    };
+    let bar = match trials {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// `pareto.svg`: every trained trial's quality against its latency, feasible and not, with the
+/// quality-latency front joined and the trials of the full front (SRAM and flash too) marked.
+fn write_pareto_svg(
+    path: &Path,
+    trials: &[TrialRecord],
+    front: &[&TrialRecord],
+    task: TaskKind,
+) -> anyhow::Result<()> {
+    let point = |t: &TrialRecord| Some((t.costs["latency_ms"].as_f64()?, t.quality?));
+    let feasible: Vec<(f64, f64)> = trials
+        .iter()
+        .filter(|t| t.feasible == Some(true))
+        .filter_map(point)
+        .collect();
+    let too_big: Vec<(f64, f64)> = trials
+        .iter()
+        .filter(|t| t.feasible == Some(false))
+        .filter_map(point)
+        .collect();
+    // The two-objective front: by latency, each point better than every faster one.
+    let mut by_latency = feasible.clone();
+    by_latency.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+    let mut front_2d: Vec<(f64, f64)> = Vec::new();
+    for p in by_latency {
+        if front_2d.last().is_none_or(|last| p.1 > last.1) {
+            front_2d.push(p);
+        }
+    }
+    let series = [
+        Series {
+            name: "quality-latency front".into(),
+            points: front_2d,
+            mark: Mark::Line,
+        },
+        Series {
+            name: "feasible trials".into(),
+            points: feasible,
+            mark: Mark::Dot,
+        },
+        Series {
+            name: "over a hard limit".into(),
+            points: too_big,
+            mark: Mark::Dot,
+        },
+        Series {
+            name: "Pareto front (quality, latency, SRAM, flash)".into(),
+            points: front.iter().filter_map(|t| point(t)).collect(),
+            mark: Mark::Ring,
+        },
+    ];
+    scatter_svg(
+        path,
+        &format!("{task}: validation quality against predicted latency"),
+        "latency per inference (ms, log scale)",
+        "validation quality",
+        &series,
+    )
+}
+
 fn pareto_table(front: &[&TrialRecord]) -> String {
     let mut out = format!(
         "{:>6} {:>8} {:>11} {:>11} {:>11}  candidate\n",
@@ -467,6 +562,6 @@ fn report_markdown(
     }
     out += "## Pareto front (quality against latency, SRAM, flash)\n\n```\n";
     out += &pareto_table(front);
-    out += "```\n\nEvery trial: `trials.csv`; the trial store: `trials.sqlite`.\n";
+    out += "```\n\n![quality against latency](pareto.svg)\n\nEvery trial: `trials.csv`; the trial store: `trials.sqlite`.\n";
     out
 }

@@ -82,6 +82,11 @@ pub struct Manifest {
     /// Decision thresholds on the probabilities (sigmoid outputs; empty for softmax, whose
     /// decision is the most probable class).
     pub thresholds: Vec<f32>,
+    /// The records whose examples trained it or chose its epoch and thresholds (training and
+    /// validation splits); `ecgnas evaluate` refuses them. Empty in manifests written before
+    /// it was kept.
+    #[serde(default)]
+    pub trained_on: Vec<String>,
     /// The hardware profile it was searched for.
     pub profile: String,
     /// The candidate (preprocessing and architecture).

@@ -49,6 +49,8 @@ pub struct ExportInput<'a> {
     pub calibration: &'a ExampleSet,
     /// Sigmoid decision thresholds (empty for softmax tasks).
     pub thresholds: Vec<f32>,
+    /// The records whose examples trained it or chose its epoch and thresholds.
+    pub trained_on: Vec<String>,
 }
 
 /// The variables of a trained network's `VarMap`.
@@ -112,6 +114,7 @@ pub fn export(dir: &Path, input: &ExportInput<'_>) -> anyhow::Result<Manifest> {
         }
         .into(),
         thresholds: input.thresholds.clone(),
+        trained_on: input.trained_on.clone(),
         profile: input.profile.clone(),
         candidate: input.candidate.clone(),
         network_samples: plan.output_len(),

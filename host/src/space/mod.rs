@@ -64,6 +64,7 @@ mod decisions;
 mod describe;
 mod error;
 mod genes;
+mod hand_designed;
 mod preprocess;
 mod sample;
 mod shape;
@@ -80,6 +81,7 @@ pub use genes::{
     Activation, Architecture, Band, Baseline, Block, Candidate, ConvKind, Head, Normalisation,
     OutputActivation, Pool, Preprocessing, Window,
 };
+pub use hand_designed::{Family, HandDesigned, HandDesignedError};
 pub use preprocess::{fir_lowpass, PipelineShape};
 pub use shape::{
     conv_out_len, pool_out_len, same_padding, ConvRole, LayerOp, LayerShape, RR_SIDE_INPUTS,
