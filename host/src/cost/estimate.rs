@@ -3,9 +3,11 @@
 //!
 //! SRAM comes from the firmware's own arena planner ([`ecgnas_firmware::arena::plan`]) run on
 //! the candidate's buffers, so the prediction is the plan the device will use. Cycles are the
-//! profile's per-kernel model `a*MACs + b*outputs + c*inputs + d`.
+//! profile's per-kernel model `a*MACs + b*outputs + c*inputs + d + e*extra`, each count as the
+//! layer's code path runs it ([`PathWork`]).
 
 use ecgnas_firmware::arena::{plan, BufferRequest, DEFAULT_ALIGNMENT};
+use ecgnas_firmware::kernels::paths::PathWork;
 use serde::{Deserialize, Serialize};
 
 use super::profile::{KernelKind, Profile};
@@ -66,26 +68,29 @@ struct LayerCost {
     /// The MACs the kernel's code path executes (padding and dilation gaps included), which
     /// its cost follows.
     priced_macs: u64,
-    /// The kind's extra work (filter words expanded by the DSP convolution paths).
+    /// The kind's extra work (see [`PathWork`]; the divisions of average pooling).
     extra: u64,
     params: u64,
     quant_channels: u64,
+    /// The outputs and inputs priced (for a convolution, its path's: see [`PathWork`]).
     outputs: u64,
     inputs: u64,
 }
 
 /// The kernel kind of a convolution, by the code the device runs for its shape
-/// ([`ecgnas_firmware::kernels::paths`]).
+/// ([`ecgnas_firmware::kernels::paths`]), and the work its path does.
 fn conv_kind(
     layer: &LayerShape,
     role: ConvRole,
     kernel: usize,
     stride: usize,
     dilation: usize,
-) -> (KernelKind, u64, u64) {
+) -> (KernelKind, PathWork) {
     use ecgnas_firmware::kernels::conv1d::Conv1dParams;
     use ecgnas_firmware::kernels::depthwise1d::Depthwise1dParams;
-    use ecgnas_firmware::kernels::paths::{conv1d_path, depthwise_path, KernelPath};
+    use ecgnas_firmware::kernels::paths::{
+        conv1d_path, conv1d_work, depthwise_path, depthwise_work, KernelPath,
+    };
     use ecgnas_firmware::kernels::{Clamp, Padding};
     if role == ConvRole::Depthwise {
         let p = Depthwise1dParams {
@@ -99,12 +104,11 @@ fn conv_kind(
             output_offset: 0,
             clamp: Clamp::NONE,
         };
-        let macs =
-            ecgnas_firmware::kernels::paths::depthwise_executed_macs(&p, layer.out_length) as u64;
-        return match depthwise_path(&p) {
-            KernelPath::Scalar => (KernelKind::DepthwiseScalar, macs, 0),
-            _ => (KernelKind::Depthwise, macs, 0),
+        let kind = match depthwise_path(&p) {
+            KernelPath::Scalar => KernelKind::DepthwiseScalar,
+            _ => KernelKind::Depthwise,
         };
+        return (kind, depthwise_work(&p, layer.out_length));
     }
     let p = Conv1dParams {
         length: layer.in_length,
@@ -118,16 +122,13 @@ fn conv_kind(
         output_offset: 0,
         clamp: Clamp::NONE,
     };
-    let priced = ecgnas_firmware::kernels::paths::conv1d_executed_macs(&p, layer.out_length) as u64;
     let kind = match conv1d_path(&p) {
         KernelPath::ConvSingle => KernelKind::ConvSingle,
         KernelPath::Scalar => KernelKind::ConvScalar,
         _ if kernel == 1 => KernelKind::Pointwise,
         _ => KernelKind::Conv,
     };
-    let extra =
-        ecgnas_firmware::kernels::paths::conv1d_filter_expansion(&p, layer.out_length) as u64;
-    (kind, priced, extra)
+    (kind, conv1d_work(&p, layer.out_length))
 }
 
 /// The kernel kind of a dense layer of `in_features` inputs.
@@ -148,25 +149,15 @@ fn dense_kind(in_features: usize) -> KernelKind {
     }
 }
 
-/// The filter words an int8 layer's code path expands (see [`LayerCost`]'s `extra`).
-pub fn device_layer_extra(op: &ecgnas_firmware::model::Op<'_>, out_len: usize) -> u64 {
-    match op {
-        ecgnas_firmware::model::Op::Conv(p, _) => {
-            ecgnas_firmware::kernels::paths::conv1d_filter_expansion(p, out_len) as u64
-        }
-        _ => 0,
-    }
-}
-
-/// The MACs an int8 layer's code path executes (see [`LayerCost`]'s `priced_macs`).
-pub fn device_layer_priced_macs(op: &ecgnas_firmware::model::Op<'_>, out_len: usize) -> u64 {
+/// The work an int8 convolution's code path does for `out_len` output steps (see
+/// [`PathWork`]); `None` for the other ops, whose terms are their MACs, outputs and inputs.
+pub fn device_layer_work(op: &ecgnas_firmware::model::Op<'_>, out_len: usize) -> Option<PathWork> {
+    use ecgnas_firmware::kernels::paths::{conv1d_work, depthwise_work};
     use ecgnas_firmware::model::Op;
     match op {
-        Op::Conv(p, _) => ecgnas_firmware::kernels::paths::conv1d_executed_macs(p, out_len) as u64,
-        Op::Depthwise(p, _) => {
-            ecgnas_firmware::kernels::paths::depthwise_executed_macs(p, out_len) as u64
-        }
-        other => other.macs() as u64,
+        Op::Conv(p, _) => Some(conv1d_work(p, out_len)),
+        Op::Depthwise(p, _) => Some(depthwise_work(p, out_len)),
+        _ => None,
     }
 }
 
@@ -218,16 +209,16 @@ fn layer_cost(layer: &LayerShape) -> LayerCost {
             ..
         } => {
             let per_output = (layer.in_channels / groups.max(&1)) * kernel;
-            let (kind, priced_macs, extra) = conv_kind(layer, *role, *kernel, *stride, *dilation);
+            let (kind, work) = conv_kind(layer, *role, *kernel, *stride, *dilation);
             LayerCost {
                 kind,
                 macs: outputs * per_output as u64,
-                priced_macs,
-                extra,
+                priced_macs: work.macs as u64,
+                extra: work.extra as u64,
                 params: (layer.out_channels * per_output + layer.out_channels) as u64,
                 quant_channels: layer.out_channels as u64,
-                outputs,
-                inputs,
+                outputs: work.outputs as u64,
+                inputs: work.inputs as u64,
             }
         }
         LayerOp::Dense { .. } | LayerOp::Output { .. } => LayerCost {
@@ -240,10 +231,15 @@ fn layer_cost(layer: &LayerShape) -> LayerCost {
             outputs,
             inputs,
         },
-        LayerOp::Pool { .. } => LayerCost {
+        LayerOp::Pool { pool } => LayerCost {
             macs: outputs * 2,
             priced_macs: outputs * 2,
-            extra: 0,
+            // Average pooling divides each window's sum.
+            extra: if matches!(pool, crate::space::Pool::Avg2) {
+                outputs
+            } else {
+                0
+            },
             ..zero(KernelKind::Pool)
         },
         LayerOp::GlobalAvgPool => LayerCost {
@@ -325,6 +321,40 @@ fn buffer_requests(layers: &[LayerShape], in_bytes: usize) -> Vec<BufferRequest>
     requests
 }
 
+/// Per kept sample, the set-up of a preprocessing stage in units of its own per-tap work,
+/// measured on QEMU: the moving average's window and mean (14 of its taps), a normalisation's
+/// passes (5), the FIR's window and edge handling (6 of its taps).
+const MOVING_AVERAGE_SAMPLE_UNITS: usize = 14;
+const NORMALISATION_SAMPLE_UNITS: usize = 5;
+const FIR_SAMPLE_UNITS: usize = 6;
+
+/// The preprocessing's work as the cost model prices it, for `leads` leads of `window` raw
+/// samples each giving `samples` kept ones: as MACs the moving average's taps with its and the
+/// normalisation's per-sample set-up, the kept samples, the raw ones, and as extra the FIR's
+/// taps with its set-up.
+pub fn preprocessing_work(
+    leads: usize,
+    window: usize,
+    samples: usize,
+    fir_taps: usize,
+    moving_average: usize,
+    normalised: bool,
+) -> PathWork {
+    let n_out = samples.saturating_mul(leads);
+    let stage = |on: bool, units: usize| if on { units.saturating_mul(n_out) } else { 0 };
+    PathWork {
+        macs: moving_average
+            .saturating_mul(n_out)
+            .saturating_add(stage(moving_average > 0, MOVING_AVERAGE_SAMPLE_UNITS))
+            .saturating_add(stage(normalised, NORMALISATION_SAMPLE_UNITS)),
+        outputs: n_out,
+        inputs: window.saturating_mul(leads),
+        extra: fir_taps
+            .saturating_mul(n_out)
+            .saturating_add(stage(fir_taps > 0, FIR_SAMPLE_UNITS)),
+    }
+}
+
 /// Predicts what `candidate` costs on `profile` for `leads` input leads at the profile's ADC
 /// rate.
 pub fn estimate(
@@ -367,11 +397,22 @@ pub fn estimate_at(
         Normalisation::ZScore => 5 * n_out,
         Normalisation::MaxAbs => 2 * n_out,
     };
-    // The FIR's taps are the preprocessing's extra work; the other operations its MACs.
-    let fir_macs = fir_taps * n_out;
+    let work = preprocessing_work(
+        leads,
+        shape.window_samples,
+        shape.network_samples,
+        fir_taps as usize,
+        shape.moving_average_samples.unwrap_or(0),
+        !matches!(candidate.preprocessing.normalisation, Normalisation::None),
+    );
     let mut cycles = model
         .coefficients(KernelKind::Preprocessing)
-        .cost_with_extra(pre_macs - fir_macs, n_out, n_in, fir_macs);
+        .cost_with_extra(
+            work.macs as u64,
+            work.outputs as u64,
+            work.inputs as u64,
+            work.extra as u64,
+        );
     let (mut macs, mut params, mut quant_channels) = (pre_macs, 0u64, 0u64);
     for layer in &layers {
         let c = layer_cost(layer);

@@ -383,7 +383,7 @@ pub struct Provenance {
 }
 
 /// Coefficients of one kernel kind: `cost = a·MACs + b·outputs + c·inputs + d + e·extra`, in
-/// the model's unit (MACs as the kind's code executes them, see the estimate).
+/// the model's unit (each count the work of the kind's code path, see the estimate).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Coefficients {
@@ -395,8 +395,10 @@ pub struct Coefficients {
     pub c_per_input: f64,
     /// Fixed cost per layer call (dispatch, setup).
     pub d_fixed: f64,
-    /// Cost per unit of the kind's extra work: filter words expanded or packed by the DSP
-    /// convolution paths, FIR taps of the preprocessing (0, and omitted, elsewhere).
+    /// Cost per unit of the kind's extra work (0, and omitted, where it has none): the filter
+    /// expansion of the DSP convolution path, the positions of the one-input-channel path,
+    /// the channels of the DSP depthwise path, the taps the scalar loops visit, the divisions
+    /// of average pooling, the FIR taps of the preprocessing.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub e_per_extra: f64,
 }
@@ -1383,8 +1385,8 @@ mod tests {
         let (field, _) = invalid_field(&calibrated);
         assert_eq!(field, "cost.provenance.firmware_version");
         let with_fw = calibrated.replacen(
-            "date = \"2026-12-01\"",
-            "date = \"2026-12-01\"\nfirmware_version = \"0.1.0+abc1234\"\nfit_error_pct = 2.1",
+            "\nnote = ",
+            "\nfirmware_version = \"0.1.0+abc1234\"\nfit_error_pct = 2.1\nnote = ",
             1,
         );
         let p = Profile::from_toml_str(&with_fw, "user/cal.toml").unwrap();
@@ -1398,9 +1400,10 @@ mod tests {
         let (field, _) = invalid_field(&measured);
         assert_eq!(field, "cost.provenance.board");
 
-        let (field, _) = invalid_field(&edited("date = \"2026-12-01\"", "date = \"01/12/2026\""));
+        let date = |value| edited_value("cost.provenance", "date", value);
+        let (field, _) = invalid_field(&date("\"01/12/2026\""));
         assert_eq!(field, "cost.provenance.date");
-        let (field, _) = invalid_field(&edited("date = \"2026-12-01\"", "date = \"2026-13-01\""));
+        let (field, _) = invalid_field(&date("\"2026-13-01\""));
         assert_eq!(field, "cost.provenance.date");
 
         let shown = parse_error(&edited("kind = \"estimated\"", "kind = \"guessed\""));

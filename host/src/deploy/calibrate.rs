@@ -180,27 +180,29 @@ pub fn measure(
 /// The cost model's counts of one int8 layer: `(kind, [priced MACs, outputs, inputs, 1,
 /// extra])`, by the rules of [`crate::cost::estimate`].
 pub fn layer_terms(l: &Int8Layer) -> (KernelKind, [f64; TERMS]) {
-    use crate::cost::estimate::{device_layer_extra, device_layer_kind, device_layer_priced_macs};
+    use crate::cost::estimate::{device_layer_kind, device_layer_work};
     let outputs = l.output.len as u64;
     let inputs = l.input.len as u64;
     let op = l.device_layer().op;
     let kind = device_layer_kind(&op);
-    let (macs, extra) = match l.op {
-        Int8Op::Conv { out_channels, .. } => {
-            let out_len = l.output.len / out_channels.max(1);
-            (
-                device_layer_priced_macs(&op, out_len),
-                device_layer_extra(&op, out_len),
-            )
-        }
-        Int8Op::Depthwise { channels, .. } => (
-            device_layer_priced_macs(&op, l.output.len / channels.max(1)),
-            0,
+    let out_len = match l.op {
+        Int8Op::Conv { out_channels, .. } => l.output.len / out_channels.max(1),
+        Int8Op::Depthwise { channels, .. } => l.output.len / channels.max(1),
+        _ => 0,
+    };
+    let (macs, outputs, inputs, extra) = match (device_layer_work(&op, out_len), &l.op) {
+        (Some(w), _) => (
+            w.macs as u64,
+            w.outputs as u64,
+            w.inputs as u64,
+            w.extra as u64,
         ),
-        Int8Op::Dense { .. } => (l.macs() as u64, 0),
-        Int8Op::MaxPool { .. } | Int8Op::AvgPool { .. } => (2 * outputs, 0),
-        Int8Op::GlobalAvgPool { .. } => (inputs, 0),
-        Int8Op::Add { .. } => (outputs, 0),
+        (None, Int8Op::MaxPool { .. }) => (2 * outputs, outputs, inputs, 0),
+        // Average pooling divides each window's sum.
+        (None, Int8Op::AvgPool { .. }) => (2 * outputs, outputs, inputs, outputs),
+        (None, Int8Op::GlobalAvgPool { .. }) => (inputs, outputs, inputs, 0),
+        (None, Int8Op::Add { .. }) => (outputs, outputs, inputs, 0),
+        (None, _) => (l.macs() as u64, outputs, inputs, 0),
     };
     (
         kind,
@@ -217,32 +219,27 @@ pub fn layer_terms(l: &Int8Layer) -> (KernelKind, [f64; TERMS]) {
 /// The terms of the fit: MACs, outputs, inputs, a constant, extra work.
 const TERMS: usize = 5;
 
-/// The preprocessing's terms as the estimate makes them (its FIR taps are the extra work).
-fn preprocessing_terms(b: &BenchCandidate, profile: &Profile) -> anyhow::Result<[f64; TERMS]> {
-    let e = estimate_at(&b.candidate, profile, b.leads, b.fs)?;
-    // The estimate's MACs less the network's own (as counted, not as executed).
-    let network_macs: u64 = b
-        .int8
-        .layers
-        .iter()
-        .map(|l| match l.op {
-            Int8Op::MaxPool { .. } | Int8Op::AvgPool { .. } => 2 * l.output.len as u64,
-            Int8Op::GlobalAvgPool { .. } => l.input.len as u64,
-            Int8Op::Add { .. } => l.output.len as u64,
-            _ => l.macs() as u64,
-        })
-        .sum();
-    let n_out = (b.plan.output_len() * b.leads) as u64;
-    let n_in = (b.plan.window * b.leads) as u64;
-    let fir = b.plan.taps.len() as u64 * n_out;
-    let pre = e.macs.saturating_sub(network_macs);
-    Ok([
-        pre.saturating_sub(fir) as f64,
-        n_out as f64,
-        n_in as f64,
+/// The preprocessing's terms as the estimate makes them
+/// ([`crate::cost::estimate::preprocessing_work`]).
+fn preprocessing_terms(b: &BenchCandidate) -> [f64; TERMS] {
+    let w = crate::cost::estimate::preprocessing_work(
+        b.leads,
+        b.plan.window,
+        b.plan.output_len(),
+        b.plan.taps.len(),
+        b.plan.moving_average,
+        !matches!(
+            b.plan.normalisation,
+            ecgnas_firmware::preprocess::Normalisation::None
+        ),
+    );
+    [
+        w.macs as f64,
+        w.outputs as f64,
+        w.inputs as f64,
         1.0,
-        fir as f64,
-    ])
+        w.extra as f64,
+    ]
 }
 
 /// Solves `min |W (A x - y)|` over the columns in `mask` (the others 0), `W = 1 / y` so that
@@ -310,7 +307,7 @@ pub fn fit(
     for (b, m) in benches.iter().zip(measured) {
         rows.push((
             KernelKind::Preprocessing,
-            preprocessing_terms(b, profile)?,
+            preprocessing_terms(b),
             f64::from(m.preprocessing),
         ));
         for (l, &cost) in b.int8.layers.iter().zip(&m.layers) {
