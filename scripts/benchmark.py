@@ -79,6 +79,11 @@ def interval(report, key):
     return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
 
 
+def num(value):
+    """A metric with three decimals; `-` where it is undefined (no example of a class)."""
+    return "-" if value is None else f"{value:.3f}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ecgnas", default="target/release/ecgnas", help="the ecgnas binary")
@@ -87,6 +92,8 @@ def main():
     parser.add_argument("--profile", default="nrf52840")
     parser.add_argument("--trials", type=int, default=12, help="trials per search")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per child, and for the baselines")
+    parser.add_argument("--budget", action="append", default=[], metavar="TASK=TRIALS:EPOCHS",
+                        help="another budget for one task (every strategy and baseline of it), e.g. mitdb-aami=8:3")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-latency-factor", type=float, default=10.0,
                         help="children over this many times the profile's latency budget are not trained")
@@ -103,8 +110,18 @@ def main():
     baselines_dir = Path(__file__).resolve().parent.parent / "models" / "baselines"
     started = datetime.datetime.now(datetime.timezone.utc)
 
+    budgets = {}
+    for spec in args.budget:
+        try:
+            task, rest = spec.split("=")
+            trials, epochs = (int(v) for v in rest.split(":"))
+        except ValueError:
+            sys.exit(f"benchmark: --budget {spec}: expected TASK=TRIALS:EPOCHS")
+        budgets[task] = (trials, epochs)
+
     sections = []
     for task in args.tasks.split(","):
+        trials, epochs = budgets.get(task, (args.trials, args.epochs))
         if task not in TASKS:
             sys.exit(f"benchmark: unknown task {task} (known: {', '.join(TASKS)})")
         folder, metric = TASKS[task]
@@ -136,7 +153,7 @@ def main():
             run_dir = task_out / strategy
             def search():
                 cmd = [ecgnas, "search", "--data", data, "--task", task, "--profile", args.profile,
-                       "--strategy", strategy, "--trials", str(args.trials), "--epochs", str(args.epochs),
+                       "--strategy", strategy, "--trials", str(trials), "--epochs", str(epochs),
                        "--seed", str(args.seed), "--max-latency-factor", str(args.max_latency_factor),
                        "--out", run_dir, "--json"]
                 if (run_dir / "trials.sqlite").exists():
@@ -161,7 +178,7 @@ def main():
                 t0 = time.monotonic()
                 with open(log, "a") as err:
                     cmd = [ecgnas, "train", path, "--data", data, "--task", task, "--profile", args.profile,
-                           "--epochs", str(args.epochs), "--seed", str(args.seed), "--out", model_dir]
+                           "--epochs", str(epochs), "--seed", str(args.seed), "--out", model_dir]
                     err.write("$ " + shlex.join(map(str, cmd)) + "\n")
                     err.flush()
                     done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
@@ -185,7 +202,7 @@ def main():
         subprocess.run([ecgnas, "plot", task_out / "results.csv", "--x", "latency_ms", "--y", "test",
                         "--group", "method", "--title", f"{task}: test {metric} against latency on {args.profile}",
                         "--out", plot], check=True)
-        sections.append((task, metric, rows, plot))
+        sections.append((task, metric, rows, plot, trials, epochs))
 
     finished = datetime.datetime.now(datetime.timezone.utc)
     command = "python3 scripts/benchmark.py " + shlex.join(sys.argv[1:])
@@ -196,8 +213,8 @@ def main():
         "",
         f"- machine: {machine()}; training on the CPU",
         f"- versions: {version([ecgnas, '--version'])}; {version(['rustc', '--version'])}; Python {platform.python_version()}",
-        f"- profile `{args.profile}`; every search {args.trials} trials x {args.epochs} epochs (seed {args.seed}); "
-        f"baselines trained for {args.epochs} epochs; children predicted above {args.max_latency_factor:g} times "
+        f"- profile `{args.profile}`; seed {args.seed}; every search of a task has the same budget (below), and its "
+        f"baselines are trained for as many epochs; children predicted above {args.max_latency_factor:g} times "
         "the profile's latency budget are not trained",
         "- test figures: the int8 model (what the device runs) on the task's test split, scored once, with the 95% "
         "interval of 200 bootstrap resamples of the test records; validation: the figure the search or the "
@@ -206,15 +223,15 @@ def main():
         "- wall time: the whole search (every trial and the retraining of the best), or the baseline's training",
         "",
     ]
-    for task, metric, rows, plot in sections:
-        lines += [f"## {task}", "", f"| method | kind | test {metric} [95% CI] | validation | latency (ms) | SRAM (B) | flash (B) | MACs | wall time (s) |",
+    for task, metric, rows, plot, trials, epochs in sections:
+        lines += [f"## {task}", "", f"Budget: {trials} trials x {epochs} epochs per search.", "", f"| method | kind | test {metric} [95% CI] | validation | latency (ms) | SRAM (B) | flash (B) | MACs | wall time (s) |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             if "missing" in r:
                 lines.append(f"| {r['method']} | {r['kind']} | {r['missing']} | | | | | | |")
                 continue
             lines.append(
-                f"| {r['method']} | {r['kind']} | {r['test']:.3f}{r['test_ci']} | {r['validation']:.3f} | "
+                f"| {r['method']} | {r['kind']} | {num(r['test'])}{r['test_ci']} | {num(r['validation'])} | "
                 f"{r['latency_ms']:.1f} | {r['sram_bytes']:,} | {r['flash_bytes']:,} | {r['macs']:,} | {r['wall_s']:.0f} |")
         n = next((r for r in rows if "n_test" in r), None)
         if n:
