@@ -117,3 +117,64 @@ fn killed_search_resumes_without_losing_or_repeating_trials() {
     assert_eq!(candidates.len(), TRIALS, "distinct candidates");
     assert!(out.join("report.md").is_file() && out.join("trials.csv").is_file());
 }
+
+#[test]
+fn enas_retrains_its_ranking_and_resumes_without_a_second_supernet_phase() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("run");
+    let enas = |trials: usize, resume: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecgnas"));
+        cmd.args([
+            "search",
+            "--strategy",
+            "enas",
+            "--epochs",
+            "1",
+            "--enas-epochs",
+            "2",
+            "--enas-steps",
+            "5",
+            "--synthetic-windows",
+            "300",
+            "--seed",
+            "5",
+            "--json",
+        ])
+        .args(["--trials", &trials.to_string()])
+        .arg("--out")
+        .arg(&out);
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd.output().expect("ecgnas runs")
+    };
+    let first = enas(2, false);
+    let stderr = String::from_utf8_lossy(&first.stderr).into_owned();
+    assert!(first.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("enas epoch").count(), 2, "{stderr}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("enas.json")).expect("enas.json"))
+            .expect("json");
+    let ranked = saved["ranked"].as_array().expect("ranked");
+    assert!(ranked.len() >= 2, "{} ranked", ranked.len());
+    // The first trials are the ranking's head, in order, trained from scratch.
+    let trials = finished(&out);
+    assert_eq!(trials.len(), 2);
+    for (at, (_, candidate_id)) in trials.iter().enumerate() {
+        let c: ecgnas::space::Candidate =
+            serde_json::from_value(ranked[at]["candidate"].clone()).expect("candidate");
+        assert_eq!(&c.id(), candidate_id, "trial {at} is not the ranking's");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).expect("--json");
+    assert_eq!(report["trials"], 2);
+
+    let again = enas(3, true);
+    let stderr = String::from_utf8_lossy(&again.stderr).into_owned();
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("the supernet phase is done"), "{stderr}");
+    assert_eq!(stderr.matches("enas epoch").count(), 0, "{stderr}");
+    let trials = finished(&out);
+    assert_eq!(trials.len(), 3);
+    let distinct: std::collections::HashSet<&String> = trials.iter().map(|(_, c)| c).collect();
+    assert_eq!(distinct.len(), 3, "a candidate trained twice");
+}

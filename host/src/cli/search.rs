@@ -15,9 +15,14 @@ use crate::cost::Profile;
 use crate::data::tasks::{self, LeadSet, LoadOptions, Split, TaskKind};
 use crate::export::{varmap_tensors, ExportInput};
 use crate::pipeline::AdcDataset;
-use crate::search::{best_trial, pareto_front, run_search, RewardConfig, SearchConfig, Strategy};
-use crate::space::{Candidate, SearchSpace, TaskShape, WindowKind};
+use crate::search::enas::{train_supernet, EnasConfig, EnasStrategy, Ranked};
+use crate::search::{
+    best_trial, pareto_front, run_search, RewardConfig, RlConfig, RlController, SearchConfig,
+    Strategy,
+};
+use crate::space::{Candidate, SearchSpace, TaskShape, WindowKind, WindowSpace, RR_SIDE_INPUTS};
 use crate::store::{RunInfo, SqliteStore, TrialRecord};
+use crate::train::supernet::SupernetEvaluator;
 use crate::train::{ChildEvaluator, TrainConfig, TrainedChild};
 
 /// Search strategies.
@@ -25,7 +30,7 @@ use crate::train::{ChildEvaluator, TrainConfig, TrainedChild};
 pub(super) enum StrategyName {
     /// LSTM controller trained with REINFORCE.
     Rl,
-    /// Weight-shared supernet (not available yet).
+    /// The RL controller on a weight-shared supernet (ENAS), then the best retrained.
     Enas,
     /// Uniform random sampling (baseline).
     Random,
@@ -71,6 +76,12 @@ pub(super) struct SearchArgs {
     /// Epochs per child.
     #[arg(long, default_value_t = 3)]
     epochs: usize,
+    /// `enas`: supernet epochs before the best candidates are retrained (`--trials` of them).
+    #[arg(long, default_value_t = 10)]
+    enas_epochs: usize,
+    /// `enas`: shared-weight steps (one sampled child, one minibatch) per supernet epoch.
+    #[arg(long, default_value_t = 50)]
+    enas_steps: usize,
     /// Where children train.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -154,15 +165,107 @@ fn make_strategy(
         .with_context(|| format!("strategy {}", name.as_str()))
 }
 
+/// What the supernet phase leaves in the run folder (`enas.json`), so that a resumed search
+/// retrains without training the supernet again.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct EnasSaved {
+    config: EnasConfig,
+    ranked: Vec<Ranked>,
+    controller: serde_json::Value,
+}
+
+/// The `enas` strategy: the supernet phase (or its saved result), then its ranking.
+fn enas_strategy(
+    args: &SearchArgs,
+    space: &SearchSpace,
+    adc: &AdcDataset,
+    class_weights: &[f32],
+    profile: &Profile,
+    config: &SearchConfig,
+) -> anyhow::Result<EnasStrategy> {
+    let mut controller = RlController::new(
+        space,
+        RlConfig {
+            seed: args.seed,
+            ..RlConfig::default()
+        },
+    )?;
+    let saved_path = args.out.join("enas.json");
+    if saved_path.exists() {
+        let text = std::fs::read_to_string(&saved_path)
+            .with_context(|| format!("cannot read {}", saved_path.display()))?;
+        let saved: EnasSaved = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a saved supernet phase", saved_path.display()))?;
+        controller
+            .restore(&saved.controller)
+            .with_context(|| format!("{}", saved_path.display()))?;
+        eprintln!(
+            "enas: the supernet phase is done ({} candidates ranked in {}); retraining",
+            saved.ranked.len(),
+            saved_path.display()
+        );
+        return Ok(EnasStrategy::new(&saved.ranked, controller));
+    }
+    let side_inputs = match &space.preprocessing.window {
+        WindowSpace::Beat { rr_intervals, .. } if rr_intervals.contains(&true) => RR_SIDE_INPUTS,
+        _ => 0,
+    };
+    let mut supernet = SupernetEvaluator::new(
+        adc,
+        class_weights,
+        &space.architecture,
+        side_inputs,
+        args.seed,
+        TrainConfig::default().batch_size,
+        &candle_core::Device::Cpu,
+    )?;
+    let enas = EnasConfig {
+        epochs: args.enas_epochs,
+        steps_per_epoch: args.enas_steps,
+        ..EnasConfig::default()
+    };
+    eprintln!(
+        "enas: supernet of {} shared parameters; {} epochs of {} shared-weight steps and {} controller samples",
+        supernet.n_params(),
+        enas.epochs,
+        enas.steps_per_epoch,
+        enas.controller_samples
+    );
+    let ranked = train_supernet(
+        space,
+        &mut controller,
+        &mut supernet,
+        profile,
+        config,
+        &enas,
+        &mut |e| {
+            eprintln!(
+                "enas epoch {:>2}  shared-weight loss {:.4}  controller reward mean {:.4}, best {:.4}",
+                e.epoch, e.mean_loss, e.mean_reward, e.best_reward
+            )
+        },
+    )?;
+    let saved = EnasSaved {
+        config: enas,
+        ranked,
+        controller: controller.save()?,
+    };
+    std::fs::write(&saved_path, serde_json::to_string(&saved)? + "\n")
+        .with_context(|| format!("cannot write {}", saved_path.display()))?;
+    eprintln!(
+        "enas: {} feasible candidates ranked by shared-weight reward; retraining the best {} from scratch",
+        saved.ranked.len(),
+        config.trials
+    );
+    Ok(EnasStrategy::new(&saved.ranked, controller))
+}
+
 pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     if args.device != "cpu" {
         bail!(
             "device {:?} is not available in this build (only `cpu`)",
             args.device
         );
-    }
-    if args.strategy == StrategyName::Enas {
-        bail!("the `enas` strategy is not available yet; use rl, random or evolution");
     }
     let profile =
         Profile::load(&args.profile).with_context(|| format!("profile {}", args.profile))?;
@@ -243,13 +346,23 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         train: train.clone(),
         device: candle_core::Device::Cpu,
     };
-    let mut strategy = make_strategy(args.strategy, &space, args.seed)?;
     let config = SearchConfig {
         trials: args.trials,
         seed: args.seed,
         reward: RewardConfig::mnasnet(profile.budget.latency_ms),
         leads,
         max_latency_ms: Some(profile.budget.latency_ms * args.max_latency_factor),
+    };
+    let mut strategy: Box<dyn Strategy> = match args.strategy {
+        StrategyName::Enas => Box::new(enas_strategy(
+            &args,
+            &space,
+            &adc,
+            &evaluator.class_weights,
+            &profile,
+            &config,
+        )?),
+        other => make_strategy(other, &space, args.seed)?,
     };
     let mut best_quality = f64::NEG_INFINITY;
     let deadline = args.time_budget.map(|d| started + d);

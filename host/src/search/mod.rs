@@ -3,6 +3,7 @@
 //! Strategies: [`RandomSearch`] and [`RegularizedEvolution`] (the baselines) and
 //! [`RlController`] (an LSTM controller trained with REINFORCE).
 
+pub mod enas;
 pub mod evolution;
 pub mod random;
 pub mod reward;

@@ -56,7 +56,12 @@ pub struct ExampleSet {
 }
 
 impl ExampleSet {
-    fn batch(&self, indices: &[usize], device: &Device) -> Result<(Tensor, Option<Tensor>)> {
+    /// The inputs `(B, C, L)` and side inputs `(B, side_width)` of the examples `indices`.
+    pub(crate) fn batch(
+        &self,
+        indices: &[usize],
+        device: &Device,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let width = self.channels * self.len;
         let mut x = Vec::with_capacity(indices.len() * width);
         let mut side = Vec::with_capacity(indices.len() * self.side_width);
@@ -133,8 +138,9 @@ pub struct Fitted {
     pub history: Vec<EpochLog>,
 }
 
-/// Loss weights per class (single-label) or positive weights per label (multi-label).
-fn loss(
+/// The class-weighted loss of `logits` for the examples `indices` of `targets`: weights per
+/// class (single-label) or positive weights per label (multi-label).
+pub(crate) fn loss(
     logits: &Tensor,
     targets: &Targets,
     indices: &[usize],

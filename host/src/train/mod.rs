@@ -6,6 +6,7 @@ pub mod child;
 pub mod fit;
 pub mod network;
 pub mod ops;
+pub mod supernet;
 
 pub use child::{ChildEvaluator, TrainedChild};
 pub use fit::{fit, predict, EpochLog, ExampleSet, Fitted, Targets, TrainConfig};
