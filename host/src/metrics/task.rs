@@ -186,4 +186,76 @@ mod tests {
         );
         assert_eq!(fixed.accuracy, 1.0 / 3.0);
     }
+
+    #[test]
+    fn a_class_without_examples_is_undefined_not_zero() {
+        // AAMI N, S, V, F; no F beat, and F never predicted. Counted by hand from the rows.
+        let probs = vec![
+            vec![0.7, 0.1, 0.1, 0.1], // N -> N
+            vec![0.6, 0.2, 0.1, 0.1], // N -> N
+            vec![0.2, 0.6, 0.1, 0.1], // N -> S
+            vec![0.1, 0.8, 0.1, 0.0], // S -> S
+            vec![0.1, 0.2, 0.7, 0.0], // V -> V
+            vec![0.1, 0.5, 0.4, 0.0], // V -> S
+        ];
+        let classes = [0u32, 0, 0, 1, 2, 2];
+        let m = task_metrics(TaskKind::MitdbAami, &probs, Truth::Classes(&classes), None);
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-12);
+        // N: TP 2, FN 1, FP 0.
+        assert!(close(m.per_class[0].se, 2.0 / 3.0) && close(m.per_class[0].ppv, 1.0));
+        assert!(close(m.per_class[0].f1, 0.8));
+        // S: TP 1, FN 0, FP 2.
+        assert!(close(m.per_class[1].se, 1.0) && close(m.per_class[1].ppv, 1.0 / 3.0));
+        assert!(close(m.per_class[1].f1, 0.5));
+        // V: TP 1, FN 1, FP 0.
+        assert!(close(m.per_class[2].f1, 2.0 / 3.0));
+        // F: no example and no prediction: every rate is 0/0, and it stays out of the means.
+        let f = &m.per_class[3];
+        assert_eq!(
+            (f.support, f.se, f.ppv, f.f1, f.auroc),
+            (0, None, None, None, None)
+        );
+        assert!(close(f.fpr, 0.0));
+        assert!(close(m.macro_f1, (0.8 + 0.5 + 2.0 / 3.0) / 3.0));
+        assert!(close(Some(m.primary), (0.8 + 0.5 + 2.0 / 3.0) / 3.0));
+        assert!(close(Some(m.accuracy), 4.0 / 6.0));
+    }
+
+    #[test]
+    fn multi_label_edge_cases() {
+        // Label 0 always present, label 1 never, label 2 on one example; the third example has
+        // no label at all. Thresholds given: 0.5 each.
+        let probs = vec![
+            vec![0.9, 0.6, 0.8], // predicted {0, 1, 2}
+            vec![0.7, 0.1, 0.2], // predicted {0}
+            vec![0.4, 0.2, 0.1], // predicted {}
+        ];
+        let flags = vec![
+            vec![true, false, true],
+            vec![true, false, false],
+            vec![true, false, false],
+        ];
+        let m = task_metrics(
+            TaskKind::MitdbRhythm,
+            &probs,
+            Truth::Labels(&flags),
+            Some(&[0.5, 0.5, 0.5]),
+        );
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-12);
+        // Label 0: TP 2, FN 1; no negative, so no AUROC and no false-positive rate.
+        assert!(close(m.per_class[0].se, 2.0 / 3.0) && close(m.per_class[0].f1, 0.8));
+        assert_eq!((m.per_class[0].auroc, m.per_class[0].fpr), (None, None));
+        // Label 1: no positive; one false positive: F1 0 (2*0 / 1), Se undefined, AUROC undefined.
+        assert_eq!(m.per_class[1].support, 0);
+        assert_eq!((m.per_class[1].se, m.per_class[1].auroc), (None, None));
+        assert!(close(m.per_class[1].f1, 0.0) && close(m.per_class[1].fpr, 1.0 / 3.0));
+        // Label 2: TP 1 and two true negatives scored lower: F1 1, AUROC 1.
+        assert!(close(m.per_class[2].f1, 1.0) && close(m.per_class[2].auroc, 1.0));
+        // Macro AUROC over the one label where it is defined; macro F1 over all three.
+        assert!(close(m.macro_auroc, 1.0) && close(Some(m.primary), 1.0));
+        assert!(close(m.macro_f1, (0.8 + 0.0 + 1.0) / 3.0));
+        // Exact-match accuracy: only the second example's set is right.
+        assert!(close(Some(m.accuracy), 1.0 / 3.0));
+        assert_eq!(m.thresholds.as_deref(), Some(&[0.5f32, 0.5, 0.5][..]));
+    }
 }
