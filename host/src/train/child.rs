@@ -31,7 +31,8 @@ pub struct TrainedChild {
     pub val: Prepared,
 }
 
-fn truth(targets: &Targets) -> Truth<'_> {
+/// The metrics' view of a set's labels.
+pub(crate) fn truth(targets: &Targets) -> Truth<'_> {
     match targets {
         Targets::Classes(c) => Truth::Classes(c),
         Targets::Labels(l) => Truth::Labels(l),

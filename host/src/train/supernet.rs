@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use super::fit::{loss, predict};
 use super::{ExampleSet, Network};
 use crate::data::tasks::Split;
-use crate::metrics::{task_metrics, Truth};
+use crate::metrics::task_metrics;
 use crate::pipeline::{AdcDataset, Prepared};
 use crate::search::enas::SharedEvaluator;
 use crate::space::{Architecture, ArchitectureSpace, Candidate};
@@ -373,10 +373,7 @@ impl SharedEvaluator for SupernetEvaluator<'_> {
             .predict(&candidate.architecture, &validation.set)
             .map_err(|e| e.to_string())?;
         let grouped = validation.group_probabilities(&probs);
-        let truth = match &validation.group_targets {
-            super::Targets::Classes(c) => Truth::Classes(c),
-            super::Targets::Labels(l) => Truth::Labels(l),
-        };
+        let truth = super::child::truth(&validation.group_targets);
         Ok(task_metrics(self.data.task, &grouped, truth, None).primary)
     }
 }
