@@ -82,3 +82,41 @@ fn retraining_reproduces_the_default_model() {
     };
     assert_eq!(manifest(&out), manifest(&default_dir()));
 }
+
+#[test]
+fn evaluate_scores_the_synthetic_test_split_and_refuses_training_windows() {
+    let run = |extra: &[&str]| {
+        ecgnas()
+            .arg("evaluate")
+            .arg(default_dir())
+            .args(["--data", "synthetic", "--task", "synthetic", "--json"])
+            .args(["--bootstrap", "10"])
+            .args(extra)
+            .output()
+            .expect("ecgnas runs")
+    };
+    // The model was trained on 2,000 windows: the test split of that set is what its manifest
+    // does not list (about 15%), every window scored once.
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(default_dir().join("manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let trained_on = manifest["trained_on"].as_array().expect("trained_on").len() as u64;
+    let scored = report["n_records"].as_u64().expect("n_records");
+    assert_eq!(scored + trained_on, 2000);
+    assert!((250..=350).contains(&scored), "{scored} test windows");
+    assert_eq!(report["n_examples"].as_u64(), Some(scored));
+    let auroc = report["metrics"]["macro_auroc"]
+        .as_f64()
+        .expect("macro AUROC");
+    assert!(auroc > 0.6, "macro AUROC {auroc}");
+    // Every window, or a set of another size (whose split differs): refused.
+    for extra in [&["--split", "all"][..], &["--synthetic-windows", "600"][..]] {
+        let o = run(extra);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("trained"));
+    }
+}

@@ -43,6 +43,10 @@ pub(super) struct EvaluateArgs {
     /// Bootstrap replicates (records resampled with replacement).
     #[arg(long, default_value_t = 200)]
     bootstrap: usize,
+    /// Synthetic windows to generate (`synthetic` data only): as many as the model was trained
+    /// on, so that the task's split, and so its test windows, are the same.
+    #[arg(long, default_value_t = 2000)]
+    synthetic_windows: usize,
     /// Sampling rate of CSV records, Hz.
     #[arg(long)]
     fs: Option<f64>,
@@ -96,8 +100,13 @@ pub(super) fn run(args: EvaluateArgs) -> anyhow::Result<Outcome> {
             model.manifest.labels
         );
     }
-    let (_, mut adc) =
-        load_task_data(args.task, &args.data, model.manifest.input.fs, 600, args.fs)?;
+    let (_, mut adc) = load_task_data(
+        args.task,
+        &args.data,
+        model.manifest.input.fs,
+        args.synthetic_windows,
+        args.fs,
+    )?;
     if let Some(wanted) = &args.records {
         for name in wanted {
             if !adc.records.iter().any(|r| &r.id == name) {
