@@ -3,7 +3,8 @@
 
 For each task (mitdb-aami: DS1 trains, its validation records choose, DS2 tests; cinc2017: the
 records split 70/15/15 by recording), it runs `ecgnas search` with the `rl`, `random` and
-`evolution` strategies for the same number of trials, trains the baselines of
+`evolution` strategies for the same number of trials (and `enas`: its supernet phase, then as
+many candidates retrained from scratch), trains the baselines of
 `models/baselines/` for that task, scores every final model once on the test split with
 `ecgnas evaluate` (95% intervals by resampling records), prices it on the profile with
 `ecgnas estimate`, and writes a Markdown report with a table and a quality-latency plot per
@@ -32,7 +33,11 @@ TASKS = {
     "mitdb-aami": ("mitdb", "macro_f1"),
     "cinc2017": ("cinc2017", "challenge_f1"),
 }
-STRATEGIES = ["rl", "random", "evolution"]
+STRATEGIES = ["rl", "enas", "random", "evolution"]
+
+
+class StepFailed(Exception):
+    """An ecgnas command of the benchmark failed; the others still run."""
 
 
 def run_json(cmd, log):
@@ -42,7 +47,7 @@ def run_json(cmd, log):
         err.flush()
         out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     if out.returncode != 0:
-        sys.exit(f"benchmark: {shlex.join(map(str, cmd))} failed (exit {out.returncode}); see {log}")
+        raise StepFailed(f"{shlex.join(map(str, cmd))} failed (exit {out.returncode}); see {log}")
     return json.loads(out.stdout)
 
 
@@ -94,6 +99,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=4, help="epochs per child, and for the baselines")
     parser.add_argument("--budget", action="append", default=[], metavar="TASK=TRIALS:EPOCHS",
                         help="another budget for one task (every strategy and baseline of it), e.g. mitdb-aami=8:3")
+    parser.add_argument("--enas-epochs", type=int, default=6, help="supernet epochs of the enas search")
+    parser.add_argument("--enas-steps", type=int, default=40, help="shared-weight steps per supernet epoch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-latency-factor", type=float, default=10.0,
                         help="children over this many times the profile's latency budget are not trained")
@@ -156,13 +163,20 @@ def main():
                        "--strategy", strategy, "--trials", str(trials), "--epochs", str(epochs),
                        "--seed", str(args.seed), "--max-latency-factor", str(args.max_latency_factor),
                        "--out", run_dir, "--json"]
+                if strategy == "enas":
+                    cmd += ["--enas-epochs", str(args.enas_epochs), "--enas-steps", str(args.enas_steps)]
                 if (run_dir / "trials.sqlite").exists():
                     cmd.append("--resume")
                 t0 = time.monotonic()
                 result = run_json(cmd, log)
                 result["wall_s"] = time.monotonic() - t0
                 return result
-            result = cached(task_out / f"{strategy}.search.json", search)
+            try:
+                result = cached(task_out / f"{strategy}.search.json", search)
+            except StepFailed as e:
+                print(f"benchmark: {e}", file=sys.stderr)
+                rows.append({"method": strategy, "kind": "search", "missing": "failed (see the log)"})
+                continue
             if not result.get("best"):
                 rows.append({"method": strategy, "kind": "search", "missing": "no feasible trial"})
                 continue
@@ -216,7 +230,8 @@ def main():
         "",
         f"- machine: {machine()}; training on the CPU",
         f"- versions: {version([ecgnas, '--version'])}; {version(['rustc', '--version'])}; Python {platform.python_version()}",
-        f"- profile `{args.profile}`; seed {args.seed}; every search of a task has the same budget (below), and its "
+        f"- profile `{args.profile}`; seed {args.seed}; every search of a task has the same budget of trained trials "
+        f"(below; `enas` first trains its supernet for {args.enas_epochs} epochs of {args.enas_steps} steps), and its "
         f"baselines are trained for as many epochs; children predicted above {args.max_latency_factor:g} times "
         "the profile's latency budget are not trained",
         "- test figures: the int8 model (what the device runs) on the task's test split, scored once, with the 95% "
