@@ -99,6 +99,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=4, help="epochs per child, and for the baselines")
     parser.add_argument("--budget", action="append", default=[], metavar="TASK=TRIALS:EPOCHS",
                         help="another budget for one task (every strategy and baseline of it), e.g. mitdb-aami=8:3")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="the searches to run")
     parser.add_argument("--enas-epochs", type=int, default=6, help="supernet epochs of the enas search")
     parser.add_argument("--enas-steps", type=int, default=40, help="shared-weight steps per supernet epoch")
     parser.add_argument("--seed", type=int, default=0)
@@ -156,7 +157,9 @@ def main():
                 "wall_s": wall_s,
             })
 
-        for strategy in STRATEGIES:
+        for strategy in args.strategies.split(","):
+            if strategy not in STRATEGIES:
+                sys.exit(f"benchmark: unknown strategy {strategy} (known: {', '.join(STRATEGIES)})")
             run_dir = task_out / strategy
             def search():
                 cmd = [ecgnas, "search", "--data", data, "--task", task, "--profile", args.profile,
