@@ -118,8 +118,10 @@ pub fn scatter_svg(
         // Nothing to show: an empty frame, so the report's link still opens.
         (x0, x1, y0, y1) = (1.0, 10.0, 0.0, 1.0);
     }
+    // Room above the points for the legend, so that it hides none.
     let pad = ((y1 - y0) * 0.08).max(0.01);
-    let y = (y0 - pad)..(y1 + pad);
+    let room = (y1 - y0).max(0.05) * 0.06 * (series.len() as f64 + 1.0);
+    let y = (y0 - pad)..(y1 + pad + room);
     let series: Vec<Series> = series
         .iter()
         .map(|s| Series {
@@ -200,7 +202,7 @@ where
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
