@@ -102,6 +102,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=4, help="epochs per child, and for the baselines")
     parser.add_argument("--budget", action="append", default=[], metavar="TASK=TRIALS:EPOCHS",
                         help="another budget for one task (every strategy and baseline of it), e.g. mitdb-aami=8:3")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run no new search: those not already in the run folder are listed as not run")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="the searches to run")
     parser.add_argument("--enas-epochs", type=int, default=6, help="supernet epochs of the enas search")
     parser.add_argument("--enas-steps", type=int, default=40, help="shared-weight steps per supernet epoch")
@@ -184,6 +186,9 @@ def main():
                 result = run_json(cmd, log)
                 result["wall_s"] = time.monotonic() - t0
                 return result
+            if args.report_only and not (task_out / f"{strategy}.search.json").exists():
+                rows.append({"method": strategy, "kind": "search", "missing": "not run"})
+                continue
             try:
                 result = cached(task_out / f"{strategy}.search.json", search)
             except StepFailed as e:
