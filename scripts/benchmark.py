@@ -117,6 +117,10 @@ def main():
     ecgnas = str(Path(args.ecgnas).resolve())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        with open(out / "commands.txt", "a") as f:
+            f.write(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC: python3 scripts/benchmark.py "
+                    + shlex.join(sys.argv[1:]) + "\n")
     log = out / "benchmark.log"
     report_path = Path(args.report)
     report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,11 +245,17 @@ def main():
 
     finished = datetime.datetime.now(datetime.timezone.utc)
     command = "python3 scripts/benchmark.py " + shlex.join(sys.argv[1:])
+    history = (out / "commands.txt").read_text().splitlines() if (out / "commands.txt").exists() else []
     lines = [
         "# ecgnas benchmarks",
         "",
-        f"Written by `{command}`, {started:%Y-%m-%d %H:%M} to {finished:%H:%M} UTC.",
+        f"Written by `{command}`, {started:%Y-%m-%d %H:%M} to {finished:%H:%M} UTC, from the results in "
+        f"`{args.out}` gathered by these runs of the script (every ecgnas command they ran is in "
+        f"`{args.out}/benchmark.log`):",
         "",
+    ]
+    lines += [f"- `{line}`" for line in history] + [""]
+    lines += [
         f"- machine: {machine()}; training on the CPU",
         f"- versions: {version([ecgnas, '--version'])}; {version(['rustc', '--version'])}; Python {platform.python_version()}",
         f"- profile `{args.profile}`; seed {args.seed}; every search of a task has the same budget of trained trials "
@@ -277,7 +287,7 @@ def main():
                 f"{r['latency_ms']:.1f} | {r['sram_bytes']:,} | {r['flash_bytes']:,} | {r['macs']:,} | {r['wall_s']:.0f} |")
         n = next((r for r in rows if "n_test" in r), None)
         if n:
-            lines += ["", f"Test split: {n['n_test']} examples from {n['n_test_records']} records."]
+            lines += ["", f"Test split: {n['n_test']:,} examples from {n['n_test_records']} records."]
         lines += ["", f"![{task}: test {metric} against latency]({plot.name})", ""]
     report_path.write_text("\n".join(lines) + "\n")
     print(f"benchmark: wrote {report_path}")
