@@ -14,7 +14,7 @@ use super::search::load_task_data;
 use super::{print_stdout, Outcome};
 use crate::data::tasks::{Split, TaskKind};
 use crate::export::load;
-use crate::metrics::{confusion_matrix, task_metrics, Truth};
+use crate::metrics::{argmax, confusion_matrix, task_metrics, Truth};
 use crate::train::Targets;
 
 #[derive(Debug, Args)]
@@ -238,14 +238,7 @@ pub(super) fn run(args: EvaluateArgs) -> anyhow::Result<Outcome> {
     let confusion = match &raw.group_targets {
         Targets::Classes(c) => {
             let t: Vec<usize> = c.iter().map(|&v| v as usize).collect();
-            let p: Vec<usize> = probs
-                .iter()
-                .map(|row| {
-                    (0..width)
-                        .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a)))
-                        .unwrap_or(0)
-                })
-                .collect();
+            let p: Vec<usize> = probs.iter().map(|row| argmax(row)).collect();
             Some(Confusion {
                 labels: model.manifest.labels.clone(),
                 matrix: confusion_matrix(&t, &p, width),

@@ -331,15 +331,7 @@ impl LoadedModel {
                 .map(|(i, _)| labels[i].clone())
                 .collect()
         } else {
-            let best =
-                probabilities
-                    .iter()
-                    .enumerate()
-                    .fold(
-                        (0, f32::NEG_INFINITY),
-                        |b, (i, &p)| if p > b.1 { (i, p) } else { b },
-                    );
-            vec![labels[best.0].clone()]
+            vec![labels[crate::metrics::argmax(probabilities)].clone()]
         }
     }
 }

@@ -58,6 +58,17 @@ impl BinaryCounts {
     }
 }
 
+/// The single-label decision: the most probable class, the lowest index among ties.
+pub fn argmax(probabilities: &[f32]) -> usize {
+    (0..probabilities.len())
+        .max_by(|&a, &b| {
+            probabilities[a]
+                .total_cmp(&probabilities[b])
+                .then(b.cmp(&a))
+        })
+        .unwrap_or(0)
+}
+
 /// Per-class counts of single-label predictions (argmax decisions).
 pub fn single_label_counts(
     truth: &[usize],

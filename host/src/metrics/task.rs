@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    auroc, best_threshold, challenge_f1_2017, confusion_matrix, macro_mean, multi_label_counts,
-    single_label_counts,
+    argmax, auroc, best_threshold, challenge_f1_2017, confusion_matrix, macro_mean,
+    multi_label_counts, single_label_counts,
 };
 use crate::data::tasks::TaskKind;
 
@@ -67,14 +67,7 @@ pub fn task_metrics(
     match truth {
         Truth::Classes(classes) => {
             let truth: Vec<usize> = classes.iter().map(|&c| c as usize).collect();
-            let predicted: Vec<usize> = probabilities
-                .iter()
-                .map(|p| {
-                    (0..k)
-                        .max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a)))
-                        .unwrap_or(0)
-                })
-                .collect();
+            let predicted: Vec<usize> = probabilities.iter().map(|p| argmax(p)).collect();
             let counts = single_label_counts(&truth, &predicted, k);
             let per_class: Vec<ClassMetrics> = (0..k)
                 .map(|c| {
