@@ -88,10 +88,10 @@ pub struct Ranked {
     pub reward: f64,
 }
 
-/// The shared-weight reward of `candidate`: `None` when it is infeasible (never trained).
-fn shaped(
+/// `candidate`'s predicted latency when the device can run it (it fits flash and SRAM and the
+/// search's latency limit), `None` when it is infeasible (never trained, lowest reward).
+fn feasible_latency(
     candidate: &Candidate,
-    quality: f64,
     profile: &Profile,
     config: &SearchConfig,
 ) -> Option<f64> {
@@ -99,12 +99,7 @@ fn shaped(
     let too_slow = config
         .max_latency_ms
         .is_some_and(|limit| cost.latency_ms > limit);
-    (cost.fits_memory && !too_slow).then(|| config.reward.reward(quality, cost.latency_ms))
-}
-
-/// Whether the device could run `candidate` at all (so that it may train the shared weights).
-fn feasible(candidate: &Candidate, profile: &Profile, config: &SearchConfig) -> bool {
-    shaped(candidate, 0.5, profile, config).is_some()
+    (cost.fits_memory && !too_slow).then_some(cost.latency_ms)
 }
 
 /// Proposals drawn for one feasible child before the phase gives up on the step.
@@ -120,7 +115,7 @@ fn sample_feasible(
 ) -> Result<Option<Candidate>, SearchError> {
     for _ in 0..MAX_DRAWS {
         let candidate = controller.propose(space, rng)?;
-        if feasible(&candidate, profile, config) {
+        if feasible_latency(&candidate, profile, config).is_some() {
             return Ok(Some(candidate));
         }
         controller.observe(
@@ -169,10 +164,10 @@ pub fn train_supernet(
         let mut rewards = Vec::with_capacity(enas.controller_samples);
         for _ in 0..enas.controller_samples {
             let candidate = controller.propose(space, &mut rng)?;
-            let reward = match shaped(&candidate, 0.5, profile, config) {
-                Some(_) => {
+            let reward = match feasible_latency(&candidate, profile, config) {
+                Some(latency_ms) => {
                     let quality = evaluator.quality(&candidate).map_err(failed)?;
-                    shaped(&candidate, quality, profile, config).unwrap_or(INFEASIBLE_REWARD)
+                    config.reward.reward(quality, latency_ms)
                 }
                 None => INFEASIBLE_REWARD,
             };
@@ -206,17 +201,18 @@ pub fn train_supernet(
         candidates.push(controller.propose(space, &mut rng)?);
     }
     for candidate in candidates {
-        if !seen.insert(candidate.id()) || !feasible(&candidate, profile, config) {
+        if !seen.insert(candidate.id()) {
             continue;
         }
+        let Some(latency_ms) = feasible_latency(&candidate, profile, config) else {
+            continue;
+        };
         let quality = evaluator.quality(&candidate).map_err(failed)?;
-        if let Some(reward) = shaped(&candidate, quality, profile, config) {
-            ranked.push(Ranked {
-                candidate,
-                shared_quality: quality,
-                reward,
-            });
-        }
+        ranked.push(Ranked {
+            candidate,
+            shared_quality: quality,
+            reward: config.reward.reward(quality, latency_ms),
+        });
     }
     ranked.sort_by(|a, b| b.reward.total_cmp(&a.reward));
     Ok(ranked)
