@@ -3,9 +3,11 @@
 //! Exit codes: 0 success; 1 the command ran and a check failed; 2 bad input or an error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod calibrate;
 mod data;
 mod deploy;
+mod device;
 mod estimate;
 mod evaluate;
 pub mod json;
@@ -54,6 +56,9 @@ enum Command {
     Estimate(estimate::EstimateArgs),
     /// Build a model into the board binary, run it on the target, compare with the host.
     Deploy(deploy::DeployArgs),
+    /// Benchmarks: child training speed against PyTorch.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Draw a CSV's rows as a quality-against-latency scatter (SVG), one colour per group.
     Plot(plot::PlotArgs),
 }
@@ -83,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Estimate(args) => estimate::run(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Bench(command) => bench::run(command),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -182,6 +182,7 @@ fn enas_strategy(
     class_weights: &[f32],
     profile: &Profile,
     config: &SearchConfig,
+    device: &candle_core::Device,
 ) -> anyhow::Result<EnasStrategy> {
     let mut controller = RlController::new(
         space,
@@ -217,7 +218,7 @@ fn enas_strategy(
         side_inputs,
         args.seed,
         TrainConfig::default().batch_size,
-        &candle_core::Device::Cpu,
+        device,
     )?;
     let enas = EnasConfig {
         epochs: args.enas_epochs,
@@ -261,12 +262,7 @@ fn enas_strategy(
 }
 
 pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
-    if args.device != "cpu" {
-        bail!(
-            "device {:?} is not available in this build (only `cpu`)",
-            args.device
-        );
-    }
+    let device = super::device::parse(&args.device)?;
     let profile =
         Profile::load(&args.profile).with_context(|| format!("profile {}", args.profile))?;
     let store_path = args.out.join("trials.sqlite");
@@ -344,7 +340,7 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         data: &adc,
         class_weights: dataset.class_weights(),
         train: train.clone(),
-        device: candle_core::Device::Cpu,
+        device: device.clone(),
     };
     let config = SearchConfig {
         trials: args.trials,
@@ -361,6 +357,7 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
             &evaluator.class_weights,
             &profile,
             &config,
+            &evaluator.device,
         )?),
         other => make_strategy(other, &space, args.seed)?,
     };

@@ -2,8 +2,10 @@
 //!
 //! This module owns candle. It never sees a search strategy or a hardware profile.
 
+pub mod bench;
 pub mod child;
 pub mod fit;
+pub mod kernels;
 pub mod network;
 pub mod ops;
 pub mod supernet;

@@ -21,6 +21,7 @@
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
 
+use super::kernels::Fused;
 use super::ops;
 use crate::space::{Activation, Architecture, Block, ConvKind, Pool};
 
@@ -166,38 +167,39 @@ impl Network {
     }
 }
 
-fn activate(x: &Tensor, activation: Activation) -> Result<Tensor> {
+/// The activation as the kernels fuse it.
+fn fused(activation: Activation) -> Fused {
     match activation {
-        Activation::Relu => x.relu(),
-        Activation::Relu6 => ops::relu6(x),
+        Activation::Relu => Fused::Relu,
+        Activation::Relu6 => Fused::Relu6,
     }
 }
 
 impl BlockLayers {
     /// The block's output for (B, C_in, L).
+    ///
+    /// The activation is fused into the block's last convolution unless a shortcut is added
+    /// before it.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let g = &self.genes;
+        let act = fused(g.activation);
+        let last_act = if self.skip { Fused::Identity } else { act };
+        let (conv, stride, dilation) = (&self.conv, g.stride, g.dilation);
         let mut y = match &self.pointwise {
-            None => ops::conv1d(x, &self.conv.weight, &self.conv.bias, g.stride, g.dilation)?,
+            None => ops::conv1d_act(x, &conv.weight, &conv.bias, stride, dilation, last_act)?,
             Some(pw) => {
-                let dw = ops::depthwise_conv1d(
-                    x,
-                    &self.conv.weight,
-                    &self.conv.bias,
-                    g.stride,
-                    g.dilation,
-                )?;
-                ops::conv1d(&activate(&dw, g.activation)?, &pw.weight, &pw.bias, 1, 1)?
+                let dw =
+                    ops::depthwise_conv1d_act(x, &conv.weight, &conv.bias, stride, dilation, act)?;
+                ops::conv1d_act(&dw, &pw.weight, &pw.bias, 1, 1, last_act)?
             }
         };
         if self.skip {
             let shortcut = match &self.projection {
-                Some(p) => ops::conv1d(x, &p.weight, &p.bias, g.stride, 1)?,
+                Some(p) => ops::conv1d_act(x, &p.weight, &p.bias, stride, 1, Fused::Identity)?,
                 None => x.clone(),
             };
-            y = (y + shortcut)?;
+            y = ops::activation(&(y + shortcut)?, act)?;
         }
-        let y = activate(&y, g.activation)?;
         match g.pool {
             Pool::None => Ok(y),
             Pool::Max2 => ops::max_pool1d(&y, 2),

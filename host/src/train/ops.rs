@@ -7,11 +7,64 @@
 //! matmul; pools reshape the length axis into windows and reduce them. Every op here has a
 //! finite-difference test below.
 //!
+//! On the CPU, [`conv1d_act`] and [`depthwise_conv1d_act`] run the fused kernels of
+//! [`super::kernels`] instead (the same function, ten times faster to train); the unfold path
+//! stays for other devices and as the kernels' reference in the tests.
+//!
 //! Lengths follow the search space's rule ([`crate::space`]): padding
 //! `dilation * (k - 1) / 2` on the left and the rest on the right, output length
 //! `floor((L + 2 * pad - dilation * (k - 1) - 1) / stride) + 1`.
 
 use candle_core::{DType, Result, Tensor, D};
+
+use super::kernels::{self, Fused};
+
+/// Whether the CPU kernels can run `x`: a CPU tensor of f32 or f64.
+fn on_cpu_kernels(x: &Tensor) -> bool {
+    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
+}
+
+/// `act(conv1d(x, w) + bias)`: the CPU kernels where they run, else the unfold path.
+pub fn conv1d_act(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    dilation: usize,
+    act: Fused,
+) -> Result<Tensor> {
+    if on_cpu_kernels(x) {
+        kernels::conv1d(x, w, bias, stride, dilation, false, act)
+    } else {
+        activation(&conv1d(x, w, bias, stride, dilation)?, act)
+    }
+}
+
+/// `act(depthwise_conv1d(x, w) + bias)`: the CPU kernels where they run, else the unfold path.
+pub fn depthwise_conv1d_act(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    dilation: usize,
+    act: Fused,
+) -> Result<Tensor> {
+    if on_cpu_kernels(x) {
+        kernels::conv1d(x, w, bias, stride, dilation, true, act)
+    } else {
+        activation(&depthwise_conv1d(x, w, bias, stride, dilation)?, act)
+    }
+}
+
+/// An activation: the CPU kernel where it runs, else candle's ops.
+pub fn activation(x: &Tensor, act: Fused) -> Result<Tensor> {
+    match act {
+        Fused::Identity => Ok(x.clone()),
+        _ if on_cpu_kernels(x) => kernels::activation(x, act),
+        Fused::Relu => x.relu(),
+        Fused::Relu6 => relu6(x),
+    }
+}
 
 /// Output length of a convolution with "same"-style padding (`pad = dilation * (k - 1) / 2`).
 pub fn conv_out_len(len: usize, kernel: usize, stride: usize, dilation: usize) -> usize {
@@ -49,7 +102,7 @@ fn unfold(x: &Tensor, kernel: usize, stride: usize, dilation: usize) -> Result<T
     xp.index_select(&idx, 2)?.reshape((b, c, kernel, l_out))
 }
 
-/// Standard 1-D convolution. `x`: (B, C_in, L); `w`: (C_out, C_in, K); `bias`: (C_out).
+/// Standard 1-D convolution by unfold and matmul (the portable path). `x`: (B, C_in, L); `w`: (C_out, C_in, K); `bias`: (C_out).
 pub fn conv1d(
     x: &Tensor,
     w: &Tensor,
@@ -72,7 +125,7 @@ pub fn conv1d(
     out.broadcast_add(&bias.reshape((1, c_out, 1))?)
 }
 
-/// Depthwise 1-D convolution (one filter per channel). `w`: (C, 1, K); `bias`: (C).
+/// Depthwise 1-D convolution (one filter per channel) by unfold (the portable path). `w`: (C, 1, K); `bias`: (C).
 pub fn depthwise_conv1d(
     x: &Tensor,
     w: &Tensor,
@@ -293,6 +346,120 @@ mod tests {
             assert_grads("depthwise", &inputs, &|x| {
                 depthwise_conv1d(&x[0], &x[1], &x[2], stride, dilation)
             });
+        }
+    }
+
+    /// Geometries for the kernels: (C_in, C_out, K, stride, dilation, L), covering the unfold
+    /// (k > 1, strides, dilations), the direct 1x1 path, the strided 1x1 projection, and a
+    /// kernel span longer than the signal's edges.
+    const KERNEL_CASES: [(usize, usize, usize, usize, usize, usize); 6] = [
+        (1, 4, 7, 2, 1, 23),
+        (3, 5, 5, 1, 2, 17),
+        (4, 4, 3, 4, 1, 19),
+        (2, 3, 1, 1, 1, 9),
+        (3, 2, 1, 2, 1, 11),
+        (3, 2, 15, 2, 4, 80),
+    ];
+
+    #[test]
+    fn fused_kernels_gradients_match_finite_differences() {
+        let mut rng = Lcg(6);
+        for act in [Fused::Identity, Fused::Relu, Fused::Relu6] {
+            for &(c_in, c_out, k, stride, dilation, len) in &KERNEL_CASES {
+                // Outputs spread over a few units, so ReLU6's ceiling is crossed too.
+                let scale = if act == Fused::Relu6 { 6.0 } else { 1.0 };
+                let inputs = [
+                    (rng.tensor(&[3, c_in, len]) * scale).unwrap(),
+                    rng.tensor(&[c_out, c_in, k]),
+                    rng.tensor(&[c_out]),
+                ];
+                assert_grads(
+                    &format!("kernel conv1d k{k} s{stride} d{dilation} {act:?}"),
+                    &inputs,
+                    &|x| conv1d_act(&x[0], &x[1], &x[2], stride, dilation, act),
+                );
+                let inputs = [
+                    (rng.tensor(&[3, c_in, len]) * scale).unwrap(),
+                    rng.tensor(&[c_in, 1, k]),
+                    rng.tensor(&[c_in]),
+                ];
+                assert_grads(
+                    &format!("kernel depthwise k{k} s{stride} d{dilation} {act:?}"),
+                    &inputs,
+                    &|x| depthwise_conv1d_act(&x[0], &x[1], &x[2], stride, dilation, act),
+                );
+            }
+            let y = ((rng.tensor(&[3, 4, 13]) * 8.0).unwrap() + 3.0).unwrap();
+            assert_grads(&format!("kernel {act:?}"), &[y], &|t| activation(&t[0], act));
+        }
+    }
+
+    /// Outputs and gradients (x, w, bias) of `f` under a random upstream gradient.
+    fn outputs_and_grads(
+        inputs: &[Tensor],
+        f: &dyn Fn(&[Tensor]) -> Result<Tensor>,
+    ) -> Vec<Vec<f64>> {
+        let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+        let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let out = f(&tensors).unwrap();
+        let r = Lcg(7).tensor(out.dims()).to_dtype(out.dtype()).unwrap();
+        let grads = (&out * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let flat = |t: &Tensor| -> Vec<f64> {
+            t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+        };
+        let mut all = vec![flat(&out)];
+        all.extend(vars.iter().map(|v| flat(grads.get(v).expect("gradient"))));
+        all
+    }
+
+    #[test]
+    fn kernels_match_the_unfold_path_at_every_batch_size() {
+        // Batches of 1 and 3 run one example at a time with a parallel GEMM; 20 splits the
+        // examples between threads; the weight gradient groups examples by 8.
+        let mut rng = Lcg(8);
+        for dtype in [DType::F64, DType::F32] {
+            let tol = if dtype == DType::F64 { 1e-10 } else { 2e-4 };
+            for batch in [1, 3, 20] {
+                for &(c_in, c_out, k, stride, dilation, len) in &KERNEL_CASES {
+                    for depthwise in [false, true] {
+                        let w_shape = if depthwise { [c_in, 1, k] } else { [c_out, c_in, k] };
+                        let inputs = [
+                            rng.tensor(&[batch, c_in, len]).to_dtype(dtype).unwrap(),
+                            rng.tensor(&w_shape).to_dtype(dtype).unwrap(),
+                            rng.tensor(&[w_shape[0]]).to_dtype(dtype).unwrap(),
+                        ];
+                        let fast = outputs_and_grads(&inputs, &|x| {
+                            if depthwise {
+                                depthwise_conv1d_act(&x[0], &x[1], &x[2], stride, dilation, Fused::Relu)
+                            } else {
+                                conv1d_act(&x[0], &x[1], &x[2], stride, dilation, Fused::Relu)
+                            }
+                        });
+                        let reference = outputs_and_grads(&inputs, &|x| {
+                            let y = if depthwise {
+                                depthwise_conv1d(&x[0], &x[1], &x[2], stride, dilation)?
+                            } else {
+                                conv1d(&x[0], &x[1], &x[2], stride, dilation)?
+                            };
+                            y.relu()
+                        });
+                        for (what, (a, b)) in ["output", "dx", "dw", "dbias"]
+                            .iter()
+                            .zip(fast.iter().zip(&reference))
+                        {
+                            assert_eq!(a.len(), b.len(), "{what}");
+                            let scale = b.iter().fold(1e-12f64, |m, v| m.max(v.abs()));
+                            let err = a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+                            assert!(
+                                err / scale < tol,
+                                "{what} {dtype:?} batch {batch} k{k} s{stride} d{dilation} \
+                                 depthwise {depthwise}: relative error {:e}",
+                                err / scale
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -1,0 +1,362 @@
+//! `ecgnas bench train`: child training speed, side by side with PyTorch on the same machine.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::{print_stdout, Outcome};
+use crate::train::bench::{self, BenchNetwork, Timing};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum BenchCommand {
+    /// Steps per second of child training (the reference network and candidates of the
+    /// default space), and the loss curve against PyTorch's from the same weights.
+    Train(TrainBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct TrainBenchArgs {
+    /// Networks: `reference`, `reference-dwsep`, `candidates` (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "reference,reference-dwsep,candidates")]
+    networks: Vec<String>,
+    /// How many candidates of the default space `candidates` draws.
+    #[arg(long, default_value_t = 4)]
+    candidates: usize,
+    /// Batch sizes (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "64,1")]
+    batch: Vec<usize>,
+    /// Timed runs per network and batch size (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Seconds per timed run.
+    #[arg(long, default_value_t = 1.0)]
+    secs: f64,
+    /// Training steps of the convergence comparison (at the first batch size above 1).
+    #[arg(long, default_value_t = 50)]
+    trace: usize,
+    /// Threads for candle (and for PyTorch); the machine's cores by default.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// A Python with torch, numpy and safetensors: trains the same networks in PyTorch.
+    #[arg(long)]
+    pytorch: Option<PathBuf>,
+    /// The PyTorch side.
+    #[arg(long, default_value = "scripts/bench_train.py")]
+    pytorch_script: PathBuf,
+    /// Where to train: cpu, cuda or cuda:N (PyTorch gets the same device).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Seed of the weights and the data.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also write every figure as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// One network at one batch size, in both frameworks.
+#[derive(Debug, Serialize)]
+struct Row {
+    network: String,
+    batch: usize,
+    candle: Timing,
+    torch: Option<Timing>,
+}
+
+/// The convergence comparison of one network.
+#[derive(Debug, Serialize)]
+struct Parity {
+    network: String,
+    batch: usize,
+    candle: Vec<f64>,
+    torch: Vec<f64>,
+    relative_difference: f64,
+}
+
+/// What the PyTorch side prints per network.
+#[derive(Debug, serde::Deserialize)]
+struct TorchLine {
+    name: String,
+    batch: usize,
+    steps_per_s: f64,
+    min: f64,
+    max: f64,
+    phase_ms: [f64; 3],
+    trace: Vec<f64>,
+}
+
+/// Convergence parity: the loss after the compared steps within this fraction of PyTorch's.
+const PARITY: f64 = 0.05;
+
+pub(super) fn run(command: BenchCommand) -> anyhow::Result<Outcome> {
+    match command {
+        BenchCommand::Train(args) => {
+            let threads = args
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .context("cannot start the thread pool")?;
+            pool.install(|| train(&args, threads))
+        }
+    }
+}
+
+fn networks(args: &TrainBenchArgs) -> anyhow::Result<Vec<BenchNetwork>> {
+    let mut nets = Vec::new();
+    for name in &args.networks {
+        match name.as_str() {
+            "reference" => nets.push(bench::reference(false)),
+            "reference-dwsep" => nets.push(bench::reference(true)),
+            "candidates" => nets.extend(
+                bench::sampled_candidates(args.candidates, args.seed)
+                    .map_err(|e| anyhow::anyhow!("cannot draw candidates: {e}"))?,
+            ),
+            other => bail!(
+                "--networks: unknown network {other:?} (reference, reference-dwsep, candidates)"
+            ),
+        }
+    }
+    Ok(nets)
+}
+
+fn train(args: &TrainBenchArgs, threads: usize) -> anyhow::Result<Outcome> {
+    if args.batch.is_empty() || args.batch.contains(&0) {
+        bail!("--batch: batch sizes must be at least 1");
+    }
+    let device = super::device::parse(&args.device)?;
+    let nets = networks(args)?;
+    let trace_batch = args.batch.iter().copied().find(|&b| b > 1);
+    let mut out = format!(
+        "# child training, candle {}, device {}, {threads} threads, AdamW lr 1e-3, BCE over {} labels\n",
+        "0.11.1",
+        args.device,
+        bench::LABELS
+    );
+    for net in &nets {
+        out.push_str(&format!(
+            "# {}: {} x {} input; {}\n",
+            net.name,
+            net.in_channels,
+            net.input_len,
+            describe(net)
+        ));
+    }
+    print_stdout(&out)?;
+
+    let mut rows = Vec::new();
+    for net in &nets {
+        for &batch in &args.batch {
+            let timing =
+                bench::time_training(net, batch, args.repeats, args.secs, args.seed, &device)
+                    .with_context(|| format!("training {} at batch {batch}", net.name))?;
+            rows.push(Row {
+                network: net.name.clone(),
+                batch,
+                candle: timing,
+                torch: None,
+            });
+        }
+    }
+    let mut candle_traces = Vec::new();
+    if let Some(batch) = trace_batch.filter(|_| args.trace > 0) {
+        for net in &nets {
+            candle_traces.push(
+                bench::loss_trace(net, batch, args.trace, args.seed, &device)
+                    .with_context(|| format!("loss trace of {}", net.name))?,
+            );
+        }
+    }
+
+    let mut torch_header = None;
+    let mut torch_lines = Vec::new();
+    if let Some(python) = &args.pytorch {
+        let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+        for net in &nets {
+            for &batch in &args.batch {
+                bench::write_for_pytorch(net, batch, args.seed, dir.path())
+                    .with_context(|| format!("writing {} for PyTorch", net.name))?;
+            }
+        }
+        if !args.pytorch_script.is_file() {
+            bail!(
+                "{}: the PyTorch side of the benchmark is missing (run from the repository root, \
+                 or give --pytorch-script)",
+                args.pytorch_script.display()
+            );
+        }
+        let output = Command::new(python)
+            .arg(&args.pytorch_script)
+            .arg(dir.path())
+            .args(["--threads", &threads.to_string()])
+            .args(["--repeats", &args.repeats.to_string()])
+            .args(["--secs", &args.secs.to_string()])
+            .args(["--trace", &args.trace.to_string()])
+            .args(["--device", &args.device])
+            .output()
+            .with_context(|| format!("cannot run {}", python.display()))?;
+        if !output.status.success() {
+            bail!(
+                "{} {} failed: {}",
+                python.display(),
+                args.pytorch_script.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let mut lines = stdout.lines();
+        torch_header = lines.next().map(str::to_string);
+        for line in lines {
+            let parsed: TorchLine = serde_json::from_str(line)
+                .with_context(|| format!("unexpected output of the PyTorch side: {line}"))?;
+            torch_lines.push(parsed);
+        }
+    }
+    for row in &mut rows {
+        row.torch = torch_lines
+            .iter()
+            .find(|t| t.name == row.network && t.batch == row.batch)
+            .map(|t| Timing {
+                steps_per_s: t.steps_per_s,
+                min: t.min,
+                max: t.max,
+                phase_ms: t.phase_ms,
+            });
+    }
+    let mut parity = Vec::new();
+    if let Some(batch) = trace_batch {
+        for (net, candle) in nets.iter().zip(&candle_traces) {
+            let torch = torch_lines
+                .iter()
+                .find(|t| t.name == net.name && t.batch == batch)
+                .map(|t| t.trace.clone())
+                .unwrap_or_default();
+            let relative_difference = match (candle.last(), torch.last()) {
+                (Some(c), Some(t)) if torch.len() == candle.len() => (c - t).abs() / t.abs(),
+                _ => f64::NAN,
+            };
+            parity.push(Parity {
+                network: net.name.clone(),
+                batch,
+                candle: candle.clone(),
+                torch,
+                relative_difference,
+            });
+        }
+    }
+
+    print_stdout(&report(&rows, &parity, args.trace, torch_header.as_deref()))?;
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({
+            "threads": threads,
+            "device": args.device,
+            "torch": torch_header,
+            "networks": nets,
+            "speed": rows,
+            "parity": parity,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let parity_failed = parity
+        .iter()
+        .any(|p| !p.torch.is_empty() && !(p.relative_difference <= PARITY));
+    Ok(if parity_failed {
+        Outcome::CheckFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+fn describe(net: &BenchNetwork) -> String {
+    let blocks: Vec<String> = net
+        .architecture
+        .blocks
+        .iter()
+        .map(|b| {
+            let kind = match b.kind {
+                crate::space::ConvKind::Standard => "conv",
+                crate::space::ConvKind::DepthwiseSeparable => "dwsep",
+            };
+            let mut s = format!("{kind}{}k{}s{}", b.channels, b.kernel, b.stride);
+            if b.dilation > 1 {
+                s.push_str(&format!("d{}", b.dilation));
+            }
+            if b.skip {
+                s.push_str("+skip");
+            }
+            match b.pool {
+                crate::space::Pool::None => {}
+                crate::space::Pool::Max2 => s.push_str("+max"),
+                crate::space::Pool::Avg2 => s.push_str("+avg"),
+            }
+            s
+        })
+        .collect();
+    blocks.join(" ")
+}
+
+fn report(rows: &[Row], parity: &[Parity], steps: usize, torch: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(header) = torch {
+        out.push_str(&format!("# PyTorch: {header}\n"));
+    }
+    out.push_str(
+        "\n| network | batch | candle steps/s | candle samples/s | candle ms fwd / bwd / opt \
+         | torch steps/s | torch ms fwd / bwd / opt | candle / torch |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    let ms = |t: &Timing| {
+        format!(
+            "{:.2} / {:.2} / {:.2}",
+            t.phase_ms[0], t.phase_ms[1], t.phase_ms[2]
+        )
+    };
+    for r in rows {
+        let (torch_rate, torch_ms, ratio) = match &r.torch {
+            Some(t) => (
+                format!("{:.2}", t.steps_per_s),
+                ms(t),
+                format!("**{:.2}x**", r.candle.steps_per_s / t.steps_per_s),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {:.2} ({:.2}..{:.2}) | {:.0} | {} | {torch_rate} | {torch_ms} | {ratio} |\n",
+            r.network,
+            r.batch,
+            r.candle.steps_per_s,
+            r.candle.min,
+            r.candle.max,
+            r.candle.steps_per_s * r.batch as f64,
+            ms(&r.candle),
+        ));
+    }
+    if !parity.is_empty() {
+        out.push_str(&format!(
+            "\nConvergence: the loss after {steps} steps from the same weights and batch \
+             (parity: within {:.0}%)\n\n| network | batch | loss at step 0 | candle | torch | relative difference |\n|---|---|---|---|---|---|\n",
+            PARITY * 100.0
+        ));
+        for p in parity {
+            let last = |v: &[f64]| v.last().map_or("-".into(), |l| format!("{l:.6}"));
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                p.network,
+                p.batch,
+                p.candle.first().map_or("-".into(), |l| format!("{l:.6}")),
+                last(&p.candle),
+                last(&p.torch),
+                if p.relative_difference.is_finite() {
+                    format!("{:.3}%", 100.0 * p.relative_difference)
+                } else {
+                    "-".into()
+                }
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,808 @@
+//! CPU kernels for a child network's convolutions and activations, as candle custom ops.
+//!
+//! A child's training step is dominated by its convolutions. Built from candle's generic ops
+//! (an unfold, then a batched matmul: the portable path of [`super::ops`]), one step of a small
+//! ECG convnet runs at a tenth of PyTorch's speed on two cores, because the backward pass
+//! through the graph of views and copies costs ten times the forward. Here a convolution is
+//! one custom op whose forward pass and both gradients are, per example, an unfold into a
+//! reused buffer and one GEMM (the `gemm` crate that candle's own matmul uses), with the bias
+//! and the activation fused in; the examples of a batch run in parallel on rayon's pool.
+//!
+//! Layout and padding are those of [`super::ops`]: x (B, C_in, L); w (C_out, C_in, K), or
+//! (C, 1, K) for a depthwise convolution; `pad = dilation * (K - 1) / 2` on the left; output
+//! length [`super::ops::conv_out_len`]. f32 and f64 (the gradient tests run in f64). The
+//! results do not depend on the number of threads: every reduction has a fixed order.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::ops::conv_out_len;
+
+/// The activation fused into a convolution's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fused {
+    /// None: the output is the convolution plus its bias.
+    Identity,
+    /// max(x, 0).
+    Relu,
+    /// min(max(x, 0), 6).
+    Relu6,
+}
+
+/// The element types the kernels run in.
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::AddAssign
+    + 'static
+{
+    /// 0.
+    const ZERO: Self;
+    /// 1.
+    const ONE: Self;
+    /// 6, ReLU6's ceiling.
+    const SIX: Self;
+}
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const SIX: Self = 6.0;
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const SIX: Self = 6.0;
+}
+
+impl Fused {
+    fn apply<T: Real>(self, v: T) -> T {
+        match self {
+            Fused::Identity => v,
+            Fused::Relu if v > T::ZERO => v,
+            Fused::Relu => T::ZERO,
+            Fused::Relu6 if v <= T::ZERO => T::ZERO,
+            Fused::Relu6 if v >= T::SIX => T::SIX,
+            Fused::Relu6 => v,
+        }
+    }
+
+    /// Whether the gradient flows through an output of value `out` (the activation's slope
+    /// there is 1, else 0).
+    fn passes<T: Real>(self, out: T) -> bool {
+        match self {
+            Fused::Identity => true,
+            Fused::Relu => out > T::ZERO,
+            Fused::Relu6 => out > T::ZERO && out < T::SIX,
+        }
+    }
+}
+
+/// Examples per work item of a weight gradient: partial sums are added in this fixed grouping
+/// whatever the number of threads.
+const WEIGHT_GRAD_CHUNK: usize = 8;
+
+/// Shapes of one convolution.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    batch: usize,
+    c_in: usize,
+    len: usize,
+    c_out: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad: usize,
+    l_out: usize,
+    depthwise: bool,
+}
+
+impl Geometry {
+    fn new(
+        x_dims: &[usize],
+        w_dims: &[usize],
+        stride: usize,
+        dilation: usize,
+        depthwise: bool,
+    ) -> Result<Geometry> {
+        let (&[batch, c_in, len], &[c_out, w_in, kernel]) = (x_dims, w_dims) else {
+            candle_core::bail!("conv1d: input {x_dims:?} and weights {w_dims:?} must be 3-D")
+        };
+        let fits = if depthwise {
+            c_out == c_in && w_in == 1
+        } else {
+            w_in == c_in
+        };
+        if !fits || kernel == 0 || stride == 0 || dilation == 0 {
+            candle_core::bail!(
+                "conv1d: input {x_dims:?} does not fit weights {w_dims:?} (depthwise {depthwise})"
+            )
+        }
+        let l_out = conv_out_len(len, kernel, stride, dilation);
+        if l_out == 0 {
+            candle_core::bail!("conv1d: an input of {len} samples is shorter than the kernel span")
+        }
+        Ok(Geometry {
+            batch,
+            c_in,
+            len,
+            c_out,
+            kernel,
+            stride,
+            dilation,
+            pad: dilation * (kernel - 1) / 2,
+            l_out,
+            depthwise,
+        })
+    }
+
+    /// Rows of the unfolded input: `C_in * K`.
+    fn unfolded_rows(&self) -> usize {
+        self.c_in * self.kernel
+    }
+
+    /// A 1x1 convolution with stride 1 reads its input as is: no unfold.
+    fn reads_input_directly(&self) -> bool {
+        self.kernel == 1 && self.stride == 1
+    }
+
+    /// The outputs `lo..hi` whose input position for tap `t` lies inside the signal, and the
+    /// offset of that position: `j * stride + offset` for output `j`.
+    fn tap_range(&self, t: usize) -> (usize, usize, isize) {
+        let offset = (t * self.dilation) as isize - self.pad as isize;
+        let s = self.stride as isize;
+        // j * s + offset >= 0  and  j * s + offset < len
+        let lo = if offset >= 0 {
+            0
+        } else {
+            ((-offset + s - 1) / s) as usize
+        };
+        let end = self.len as isize - offset; // j * s < end
+        let hi = if end <= 0 {
+            0
+        } else {
+            (((end + s - 1) / s) as usize).min(self.l_out)
+        };
+        (lo.min(hi), hi, offset)
+    }
+
+    /// Writes the unfolded input of one example, `(C_in * K, L_out)` row-major, into `cols`.
+    fn unfold<T: Real>(&self, x: &[T], cols: &mut [T]) {
+        for ci in 0..self.c_in {
+            let signal = &x[ci * self.len..(ci + 1) * self.len];
+            for t in 0..self.kernel {
+                let row = &mut cols[(ci * self.kernel + t) * self.l_out..][..self.l_out];
+                let (lo, hi, offset) = self.tap_range(t);
+                row[..lo].fill(T::ZERO);
+                row[hi..].fill(T::ZERO);
+                if lo < hi {
+                    let first = (lo as isize * self.stride as isize + offset) as usize;
+                    if self.stride == 1 {
+                        row[lo..hi].copy_from_slice(&signal[first..first + (hi - lo)]);
+                    } else {
+                        for (dst, src) in row[lo..hi]
+                            .iter_mut()
+                            .zip(signal[first..].iter().step_by(self.stride))
+                        {
+                            *dst = *src;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds an unfolded gradient `(C_in * K, L_out)` back onto one example's input gradient.
+    fn fold_add<T: Real>(&self, cols: &[T], gx: &mut [T]) {
+        for ci in 0..self.c_in {
+            let signal = &mut gx[ci * self.len..(ci + 1) * self.len];
+            for t in 0..self.kernel {
+                let row = &cols[(ci * self.kernel + t) * self.l_out..][..self.l_out];
+                let (lo, hi, offset) = self.tap_range(t);
+                if lo < hi {
+                    let first = (lo as isize * self.stride as isize + offset) as usize;
+                    for (dst, src) in signal[first..]
+                        .iter_mut()
+                        .step_by(self.stride)
+                        .zip(&row[lo..hi])
+                    {
+                        *dst += *src;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a pass over the batch should split the examples between threads (enough of
+    /// them), or run them one after another with a multi-threaded GEMM.
+    fn split_examples(&self, threads: usize) -> bool {
+        threads > 1 && self.batch >= 2 * threads
+    }
+}
+
+/// A strided matrix operand: element `(r, c)` at `data[r * row_stride + c * col_stride]`.
+struct Operand<'a, T> {
+    data: &'a [T],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+/// `dst = [dst +] lhs · rhs` for an `m x k` lhs and a `k x n` rhs; `dst` is `m x n` with row
+/// stride `dst_row_stride` and unit column stride.
+// The one unsafe call of the crate's training code: `gemm` takes raw pointers and strides.
+#[allow(unsafe_code)]
+fn gemm_into<T: Real>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [T],
+    dst_row_stride: usize,
+    accumulate: bool,
+    lhs: Operand<'_, T>,
+    rhs: Operand<'_, T>,
+    threads: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    // The bounds the raw-pointer GEMM relies on; a failure is a bug in this module.
+    assert!(last(m, n, dst_row_stride, 1) < dst.len(), "gemm: dst too small");
+    if k == 0 {
+        if !accumulate {
+            dst.fill(T::ZERO);
+        }
+        return;
+    }
+    assert!(last(m, k, lhs.row_stride, lhs.col_stride) < lhs.data.len());
+    assert!(last(k, n, rhs.row_stride, rhs.col_stride) < rhs.data.len());
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above keep every element the GEMM reads or writes inside its slice;
+    // `dst` is borrowed mutably and does not alias `lhs` or `rhs` (shared borrows).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_row_stride as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+/// Runs `per_example(b, chunk, scratch, gemm_threads)` over the batch's chunks of `chunk_len`:
+/// split between threads when there are enough examples, else one by one with a parallel GEMM.
+fn for_each_example<T: Real>(
+    g: &Geometry,
+    out: &mut [T],
+    chunk_len: usize,
+    per_example: impl Fn(usize, &mut [T], &mut Vec<T>, usize) + Sync,
+) {
+    let threads = rayon::current_num_threads();
+    if g.split_examples(threads) {
+        out.par_chunks_mut(chunk_len)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (b, chunk)| {
+                per_example(b, chunk, scratch, 1)
+            });
+    } else {
+        let mut scratch = Vec::new();
+        for (b, chunk) in out.chunks_mut(chunk_len).enumerate() {
+            per_example(b, chunk, &mut scratch, threads);
+        }
+    }
+}
+
+fn scratch_of<T: Real>(scratch: &mut Vec<T>, len: usize) -> &mut [T] {
+    if scratch.len() < len {
+        scratch.resize(len, T::ZERO);
+    }
+    &mut scratch[..len]
+}
+
+/// Forward pass: `act(conv(x, w) + bias)`, (B, C_out, L_out).
+fn forward<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: Fused) -> Vec<T> {
+    let mut out = vec![T::ZERO; g.batch * g.c_out * g.l_out];
+    if g.depthwise {
+        out.par_chunks_mut(g.l_out)
+            .with_min_len(8)
+            .enumerate()
+            .for_each(|(row, out_row)| {
+                let c = row % g.c_in;
+                let signal = &x[row * g.len..(row + 1) * g.len];
+                out_row.fill(bias[c]);
+                for t in 0..g.kernel {
+                    let (lo, hi, offset) = g.tap_range(t);
+                    if lo < hi {
+                        let tap = w[c * g.kernel + t];
+                        let first = (lo as isize * g.stride as isize + offset) as usize;
+                        for (o, s) in out_row[lo..hi]
+                            .iter_mut()
+                            .zip(signal[first..].iter().step_by(g.stride))
+                        {
+                            *o += tap * *s;
+                        }
+                    }
+                }
+                for o in out_row.iter_mut() {
+                    *o = act.apply(*o);
+                }
+            });
+        return out;
+    }
+    let rows = g.unfolded_rows();
+    for_each_example(
+        g,
+        &mut out,
+        g.c_out * g.l_out,
+        |b, out_b, scratch, threads| {
+            let x_b = &x[b * g.c_in * g.len..(b + 1) * g.c_in * g.len];
+            let cols: &[T] = if g.reads_input_directly() {
+                x_b
+            } else {
+                let cols = scratch_of(scratch, rows * g.l_out);
+                g.unfold(x_b, cols);
+                cols
+            };
+            gemm_into(
+                (g.c_out, g.l_out, rows),
+                out_b,
+                g.l_out,
+                false,
+                Operand {
+                    data: w,
+                    row_stride: rows,
+                    col_stride: 1,
+                },
+                Operand {
+                    data: cols,
+                    row_stride: g.l_out,
+                    col_stride: 1,
+                },
+                threads,
+            );
+            for (o_row, &b_o) in out_b.chunks_mut(g.l_out).zip(bias) {
+                for o in o_row {
+                    *o = act.apply(*o + b_o);
+                }
+            }
+        },
+    );
+    out
+}
+
+/// Gradient with respect to the input, (B, C_in, L), from the output's gradient `grad`
+/// (already through the activation).
+fn input_grad<T: Real>(g: &Geometry, grad: &[T], w: &[T]) -> Vec<T> {
+    let mut gx = vec![T::ZERO; g.batch * g.c_in * g.len];
+    if g.depthwise {
+        gx.par_chunks_mut(g.len)
+            .with_min_len(8)
+            .enumerate()
+            .for_each(|(row, gx_row)| {
+                let c = row % g.c_in;
+                let grad_row = &grad[row * g.l_out..(row + 1) * g.l_out];
+                for t in 0..g.kernel {
+                    let (lo, hi, offset) = g.tap_range(t);
+                    if lo < hi {
+                        let tap = w[c * g.kernel + t];
+                        let first = (lo as isize * g.stride as isize + offset) as usize;
+                        for (d, s) in gx_row[first..]
+                            .iter_mut()
+                            .step_by(g.stride)
+                            .zip(&grad_row[lo..hi])
+                        {
+                            *d += tap * *s;
+                        }
+                    }
+                }
+            });
+        return gx;
+    }
+    let rows = g.unfolded_rows();
+    // The transposed weights, (C_in * K, C_out), as a strided view.
+    let w_t = || Operand {
+        data: w,
+        row_stride: 1,
+        col_stride: rows,
+    };
+    for_each_example(g, &mut gx, g.c_in * g.len, |b, gx_b, scratch, threads| {
+        let grad_b = Operand {
+            data: &grad[b * g.c_out * g.l_out..(b + 1) * g.c_out * g.l_out],
+            row_stride: g.l_out,
+            col_stride: 1,
+        };
+        if g.reads_input_directly() {
+            gemm_into((rows, g.l_out, g.c_out), gx_b, g.l_out, false, w_t(), grad_b, threads);
+        } else {
+            let cols = scratch_of(scratch, rows * g.l_out);
+            gemm_into((rows, g.l_out, g.c_out), cols, g.l_out, false, w_t(), grad_b, threads);
+            g.fold_add(cols, gx_b);
+        }
+    });
+    gx
+}
+
+/// Gradients of the weights and the bias, (C_out, C_in/groups * K + 1): the weight gradient
+/// in the first columns, the bias gradient in the last.
+fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> {
+    if g.depthwise {
+        let width = g.kernel + 1;
+        let mut out = vec![T::ZERO; g.c_in * width];
+        out.par_chunks_mut(width).enumerate().for_each(|(c, acc)| {
+            for b in 0..g.batch {
+                let row = b * g.c_in + c;
+                let signal = &x[row * g.len..(row + 1) * g.len];
+                let grad_row = &grad[row * g.l_out..(row + 1) * g.l_out];
+                for t in 0..g.kernel {
+                    let (lo, hi, offset) = g.tap_range(t);
+                    if lo < hi {
+                        let first = (lo as isize * g.stride as isize + offset) as usize;
+                        let mut sum = T::ZERO;
+                        for (d, s) in grad_row[lo..hi]
+                            .iter()
+                            .zip(signal[first..].iter().step_by(g.stride))
+                        {
+                            sum += *d * *s;
+                        }
+                        acc[t] += sum;
+                    }
+                }
+                let mut sum = T::ZERO;
+                for &d in grad_row {
+                    sum += d;
+                }
+                acc[g.kernel] += sum;
+            }
+        });
+        return out;
+    }
+    let rows = g.unfolded_rows();
+    let width = rows + 1;
+    let chunks = g.batch.div_ceil(WEIGHT_GRAD_CHUNK);
+    let threads = rayon::current_num_threads();
+    let gemm_threads = if threads > 1 && chunks < threads {
+        threads
+    } else {
+        1
+    };
+    let partial = |chunk: usize| -> Vec<T> {
+        let mut acc = vec![T::ZERO; g.c_out * width];
+        let mut scratch = Vec::new();
+        let first = chunk * WEIGHT_GRAD_CHUNK;
+        for b in first..(first + WEIGHT_GRAD_CHUNK).min(g.batch) {
+            let x_b = &x[b * g.c_in * g.len..(b + 1) * g.c_in * g.len];
+            let grad_b = &grad[b * g.c_out * g.l_out..(b + 1) * g.c_out * g.l_out];
+            // The unfolded input, transposed: (L_out, C_in * K).
+            let cols_t = if g.reads_input_directly() {
+                Operand {
+                    data: x_b,
+                    row_stride: 1,
+                    col_stride: g.len,
+                }
+            } else {
+                let cols = scratch_of(&mut scratch, rows * g.l_out);
+                g.unfold(x_b, cols);
+                Operand {
+                    data: &*cols,
+                    row_stride: 1,
+                    col_stride: g.l_out,
+                }
+            };
+            gemm_into(
+                (g.c_out, rows, g.l_out),
+                &mut acc,
+                width,
+                true,
+                Operand {
+                    data: grad_b,
+                    row_stride: g.l_out,
+                    col_stride: 1,
+                },
+                cols_t,
+                gemm_threads,
+            );
+            for (co, grad_row) in grad_b.chunks(g.l_out).enumerate() {
+                let mut sum = T::ZERO;
+                for &d in grad_row {
+                    sum += d;
+                }
+                acc[co * width + rows] += sum;
+            }
+        }
+        acc
+    };
+    let partials: Vec<Vec<T>> = if gemm_threads > 1 {
+        (0..chunks).map(partial).collect()
+    } else {
+        (0..chunks).into_par_iter().map(partial).collect()
+    };
+    let mut total = vec![T::ZERO; g.c_out * width];
+    for p in &partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += *v;
+        }
+    }
+    total
+}
+
+/// The gradient through the activation: `grad` where the output `out` passes it, else 0.
+fn through_activation<T: Real>(grad: &[T], out: &[T], act: Fused) -> Vec<T> {
+    let mut g = vec![T::ZERO; grad.len()];
+    g.par_chunks_mut(4096)
+        .zip(grad.par_chunks(4096).zip(out.par_chunks(4096)))
+        .for_each(|(dst, (src, o))| {
+            for ((d, &s), &o) in dst.iter_mut().zip(src).zip(o) {
+                *d = if act.passes(o) { s } else { T::ZERO };
+            }
+        });
+    g
+}
+
+fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{what}: the kernels take contiguous tensors"),
+    }
+}
+
+/// Dispatches a kernel on f32 or f64 storages of one dtype.
+macro_rules! on_real_storages {
+    ($name:expr, ($($s:ident, $l:ident),+), |$($v:ident),+| $body:expr) => {
+        match ($($s),+) {
+            ($(CpuStorage::F32($v)),+) => {
+                $(let $v = contiguous($v, $l, $name)?;)+
+                CpuStorage::F32($body)
+            }
+            ($(CpuStorage::F64($v)),+) => {
+                $(let $v = contiguous($v, $l, $name)?;)+
+                CpuStorage::F64($body)
+            }
+            _ => candle_core::bail!("{}: the kernels take f32 or f64 tensors of one dtype", $name),
+        }
+    };
+}
+
+/// A convolution with its bias and activation: inputs x, w, bias.
+struct ConvOp {
+    stride: usize,
+    dilation: usize,
+    depthwise: bool,
+    act: Fused,
+}
+
+impl CustomOp3 for ConvOp {
+    fn name(&self) -> &'static str {
+        "ecgnas-conv1d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geometry::new(
+            l1.dims(),
+            l2.dims(),
+            self.stride,
+            self.dilation,
+            self.depthwise,
+        )?;
+        if l3.dims() != [g.c_out] {
+            candle_core::bail!("conv1d: bias {:?} for {} outputs", l3.dims(), g.c_out)
+        }
+        let out = on_real_storages!(self.name(), (s1, l1, s2, l2, s3, l3), |x, w, b| {
+            forward(&g, x, w, b, self.act)
+        });
+        Ok((out, Shape::from((g.batch, g.c_out, g.l_out))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let grad = match self.act {
+            Fused::Identity => grad,
+            act => grad.apply_op2_no_bwd(res, &ActivationGradOp { act })?,
+        };
+        let (b, c, l) = x.dims3()?;
+        let op = GradOp {
+            stride: self.stride,
+            dilation: self.dilation,
+            depthwise: self.depthwise,
+            x_dims: [b, c, l],
+        };
+        let gx = grad.apply_op2_no_bwd(w, &InputGradOp(op))?;
+        let gwb = grad.apply_op2_no_bwd(x, &WeightGradOp(op, w.dims3()?))?;
+        let cols = gwb.dim(1)? - 1;
+        let gw = gwb.narrow(1, 0, cols)?.reshape(w.shape())?;
+        let gb = gwb.narrow(1, cols, 1)?.squeeze(1)?;
+        Ok((Some(gx), Some(gw), Some(gb)))
+    }
+}
+
+/// The convolution a gradient belongs to.
+#[derive(Clone, Copy)]
+struct GradOp {
+    stride: usize,
+    dilation: usize,
+    depthwise: bool,
+    x_dims: [usize; 3],
+}
+
+/// The input gradient: inputs grad (B, C_out, L_out), w.
+struct InputGradOp(GradOp);
+
+impl CustomOp2 for InputGradOp {
+    fn name(&self) -> &'static str {
+        "ecgnas-conv1d-input-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let op = self.0;
+        let g = Geometry::new(&op.x_dims, l2.dims(), op.stride, op.dilation, op.depthwise)?;
+        if l1.dims() != [g.batch, g.c_out, g.l_out] {
+            candle_core::bail!("conv1d input gradient: gradient {:?}", l1.dims())
+        }
+        let gx = on_real_storages!(self.name(), (s1, l1, s2, l2), |grad, w| {
+            input_grad(&g, grad, w)
+        });
+        Ok((gx, Shape::from(op.x_dims.to_vec())))
+    }
+}
+
+/// The weight and bias gradients: inputs grad (B, C_out, L_out), x.
+struct WeightGradOp(GradOp, (usize, usize, usize));
+
+impl CustomOp2 for WeightGradOp {
+    fn name(&self) -> &'static str {
+        "ecgnas-conv1d-weight-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (op, (c_out, w_in, k)) = (self.0, self.1);
+        let g = Geometry::new(l2.dims(), &[c_out, w_in, k], op.stride, op.dilation, op.depthwise)?;
+        if l1.dims() != [g.batch, g.c_out, g.l_out] {
+            candle_core::bail!("conv1d weight gradient: gradient {:?}", l1.dims())
+        }
+        let gw = on_real_storages!(self.name(), (s1, l1, s2, l2), |grad, x| {
+            weight_grad(&g, grad, x)
+        });
+        Ok((gw, Shape::from((c_out, w_in * k + 1))))
+    }
+}
+
+/// The gradient through an activation: inputs grad, the activation's output.
+struct ActivationGradOp {
+    act: Fused,
+}
+
+impl CustomOp2 for ActivationGradOp {
+    fn name(&self) -> &'static str {
+        "ecgnas-activation-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        if l1.dims() != l2.dims() {
+            candle_core::bail!("activation gradient: {:?} against {:?}", l1.dims(), l2.dims())
+        }
+        let g = on_real_storages!(self.name(), (s1, l1, s2, l2), |grad, out| {
+            through_activation(grad, out, self.act)
+        });
+        Ok((g, l1.shape().clone()))
+    }
+}
+
+/// An activation on its own (after a shortcut's addition).
+struct ActivationOp {
+    act: Fused,
+}
+
+impl CustomOp1 for ActivationOp {
+    fn name(&self) -> &'static str {
+        "ecgnas-activation"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn apply<T: Real>(x: &[T], act: Fused) -> Vec<T> {
+            let mut out = x.to_vec();
+            out.par_chunks_mut(4096).for_each(|c| {
+                for v in c {
+                    *v = act.apply(*v);
+                }
+            });
+            out
+        }
+        let out = match storage {
+            CpuStorage::F32(x) => CpuStorage::F32(apply(contiguous(x, layout, self.name())?, self.act)),
+            CpuStorage::F64(x) => CpuStorage::F64(apply(contiguous(x, layout, self.name())?, self.act)),
+            _ => candle_core::bail!("{}: the kernels take f32 or f64 tensors", self.name()),
+        };
+        Ok((out, layout.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let grad = grad.contiguous()?;
+        Ok(Some(
+            grad.apply_op2_no_bwd(res, &ActivationGradOp { act: self.act })?,
+        ))
+    }
+}
+
+/// `act(conv1d(x, w) + bias)` on the CPU; `depthwise` takes w (C, 1, K).
+pub fn conv1d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    dilation: usize,
+    depthwise: bool,
+    act: Fused,
+) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &bias.contiguous()?,
+        ConvOp {
+            stride,
+            dilation,
+            depthwise,
+            act,
+        },
+    )
+}
+
+/// `act(x)` on the CPU, with the gradient of [`Fused`]'s slopes.
+pub fn activation(x: &Tensor, act: Fused) -> Result<Tensor> {
+    match act {
+        Fused::Identity => Ok(x.clone()),
+        act => x.contiguous()?.apply_op1(ActivationOp { act }),
+    }
+}
