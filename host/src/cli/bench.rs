@@ -20,7 +20,11 @@ pub(super) enum BenchCommand {
 #[derive(Debug, Args)]
 pub(super) struct TrainBenchArgs {
     /// Networks: `reference`, `reference-dwsep`, `candidates` (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "reference,reference-dwsep,candidates")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "reference,reference-dwsep,candidates"
+    )]
     networks: Vec<String>,
     /// How many candidates of the default space `candidates` draws.
     #[arg(long, default_value_t = 4)]
@@ -262,9 +266,10 @@ fn train(args: &TrainBenchArgs, threads: usize) -> anyhow::Result<Outcome> {
         std::fs::write(path, serde_json::to_string_pretty(&json)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let parity_failed = parity
-        .iter()
-        .any(|p| !p.torch.is_empty() && !(p.relative_difference <= PARITY));
+    let parity_failed = parity.iter().any(|p| {
+        !p.torch.is_empty()
+            && p.relative_difference.partial_cmp(&PARITY) != Some(std::cmp::Ordering::Less)
+    });
     Ok(if parity_failed {
         Outcome::CheckFailed
     } else {

@@ -103,21 +103,31 @@ pub fn sampled_candidates(n: usize, seed: u64) -> std::result::Result<Vec<BenchN
     };
     let space = SearchSpace::default_for(&task);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|i| {
-            let candidate = space.sample(&mut rng).map_err(|e| e.to_string())?;
-            let shape = candidate
-                .preprocessing
-                .pipeline_shape(task.input_fs_hz)
-                .map_err(|e| e.to_string())?;
-            Ok(BenchNetwork {
-                name: format!("candidate-{i}"),
-                architecture: candidate.architecture,
-                in_channels: task.leads,
-                input_len: shape.network_samples,
-            })
-        })
-        .collect()
+    let mut nets = Vec::with_capacity(n);
+    // Draws that leave no samples for some layer are skipped, as the search skips them.
+    for _ in 0..1000 * n.max(1) {
+        if nets.len() == n {
+            break;
+        }
+        let candidate = space.sample(&mut rng).map_err(|e| e.to_string())?;
+        if !candidate.is_valid_for(&task) {
+            continue;
+        }
+        let shape = candidate
+            .preprocessing
+            .pipeline_shape(task.input_fs_hz)
+            .map_err(|e| e.to_string())?;
+        nets.push(BenchNetwork {
+            name: format!("candidate-{}", nets.len()),
+            architecture: candidate.architecture,
+            in_channels: task.leads,
+            input_len: shape.network_samples,
+        });
+    }
+    if nets.len() < n {
+        return Err(format!("drew only {} valid candidates of {n}", nets.len()));
+    }
+    Ok(nets)
 }
 
 /// A network ready to train on its batch.

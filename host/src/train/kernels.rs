@@ -60,25 +60,40 @@ impl Real for f64 {
     const SIX: Self = 6.0;
 }
 
+// One loop per activation (the match outside, never per element), so that each vectorises.
 impl Fused {
-    fn apply<T: Real>(self, v: T) -> T {
+    /// `values[i] = act(values[i] + offset)`.
+    fn apply_offset<T: Real>(self, values: &mut [T], offset: T) {
         match self {
-            Fused::Identity => v,
-            Fused::Relu if v > T::ZERO => v,
-            Fused::Relu => T::ZERO,
-            Fused::Relu6 if v <= T::ZERO => T::ZERO,
-            Fused::Relu6 if v >= T::SIX => T::SIX,
-            Fused::Relu6 => v,
+            Fused::Identity => values.iter_mut().for_each(|v| *v += offset),
+            Fused::Relu => values.iter_mut().for_each(|v| {
+                let x = *v + offset;
+                *v = if x > T::ZERO { x } else { T::ZERO };
+            }),
+            Fused::Relu6 => values.iter_mut().for_each(|v| {
+                let x = *v + offset;
+                let x = if x > T::ZERO { x } else { T::ZERO };
+                *v = if x < T::SIX { x } else { T::SIX };
+            }),
         }
     }
 
-    /// Whether the gradient flows through an output of value `out` (the activation's slope
-    /// there is 1, else 0).
-    fn passes<T: Real>(self, out: T) -> bool {
+    /// `dst[i] = grad[i]` where the output `out[i]` passes the gradient (the activation's
+    /// slope there is 1), else 0.
+    fn mask<T: Real>(self, dst: &mut [T], grad: &[T], out: &[T]) {
+        let pairs = dst.iter_mut().zip(grad.iter().zip(out));
         match self {
-            Fused::Identity => true,
-            Fused::Relu => out > T::ZERO,
-            Fused::Relu6 => out > T::ZERO && out < T::SIX,
+            Fused::Identity => dst.copy_from_slice(grad),
+            Fused::Relu => pairs.for_each(|(d, (&g, &o))| {
+                *d = if o > T::ZERO { g } else { T::ZERO };
+            }),
+            Fused::Relu6 => pairs.for_each(|(d, (&g, &o))| {
+                *d = if o > T::ZERO && o < T::SIX {
+                    g
+                } else {
+                    T::ZERO
+                };
+            }),
         }
     }
 }
@@ -182,16 +197,7 @@ impl Geometry {
                 row[hi..].fill(T::ZERO);
                 if lo < hi {
                     let first = (lo as isize * self.stride as isize + offset) as usize;
-                    if self.stride == 1 {
-                        row[lo..hi].copy_from_slice(&signal[first..first + (hi - lo)]);
-                    } else {
-                        for (dst, src) in row[lo..hi]
-                            .iter_mut()
-                            .zip(signal[first..].iter().step_by(self.stride))
-                        {
-                            *dst = *src;
-                        }
-                    }
+                    gather(&mut row[lo..hi], &signal[first..], self.stride);
                 }
             }
         }
@@ -206,13 +212,7 @@ impl Geometry {
                 let (lo, hi, offset) = self.tap_range(t);
                 if lo < hi {
                     let first = (lo as isize * self.stride as isize + offset) as usize;
-                    for (dst, src) in signal[first..]
-                        .iter_mut()
-                        .step_by(self.stride)
-                        .zip(&row[lo..hi])
-                    {
-                        *dst += *src;
-                    }
+                    scatter_add(&mut signal[first..], &row[lo..hi], self.stride);
                 }
             }
         }
@@ -222,6 +222,51 @@ impl Geometry {
     /// them), or run them one after another with a multi-threaded GEMM.
     fn split_examples(&self, threads: usize) -> bool {
         threads > 1 && self.batch >= 2 * threads
+    }
+}
+
+/// `dst[j] = src[j * stride]`; strides 1, 2 and 4 get loops of their own that vectorise.
+fn gather<T: Real>(dst: &mut [T], src: &[T], stride: usize) {
+    fn fixed<T: Real, const S: usize>(dst: &mut [T], src: &[T]) {
+        let Some((last, head)) = dst.split_last_mut() else {
+            return;
+        };
+        for (d, chunk) in head.iter_mut().zip(src.chunks_exact(S)) {
+            *d = chunk[0];
+        }
+        *last = src[head.len() * S];
+    }
+    match stride {
+        1 => dst.copy_from_slice(&src[..dst.len()]),
+        2 => fixed::<T, 2>(dst, src),
+        4 => fixed::<T, 4>(dst, src),
+        _ => dst
+            .iter_mut()
+            .zip(src.iter().step_by(stride))
+            .for_each(|(d, s)| *d = *s),
+    }
+}
+
+/// `dst[j * stride] += src[j]`: the transpose of [`gather`].
+fn scatter_add<T: Real>(dst: &mut [T], src: &[T], stride: usize) {
+    fn fixed<T: Real, const S: usize>(dst: &mut [T], src: &[T]) {
+        let Some((last, head)) = src.split_last() else {
+            return;
+        };
+        for (chunk, v) in dst.chunks_exact_mut(S).zip(head) {
+            chunk[0] += *v;
+        }
+        dst[head.len() * S] += *last;
+    }
+    match stride {
+        1 => dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s),
+        2 => fixed::<T, 2>(dst, src),
+        4 => fixed::<T, 4>(dst, src),
+        _ => dst
+            .iter_mut()
+            .step_by(stride)
+            .zip(src)
+            .for_each(|(d, s)| *d += *s),
     }
 }
 
@@ -250,7 +295,10 @@ fn gemm_into<T: Real>(
     }
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
     // The bounds the raw-pointer GEMM relies on; a failure is a bug in this module.
-    assert!(last(m, n, dst_row_stride, 1) < dst.len(), "gemm: dst too small");
+    assert!(
+        last(m, n, dst_row_stride, 1) < dst.len(),
+        "gemm: dst too small"
+    );
     if k == 0 {
         if !accumulate {
             dst.fill(T::ZERO);
@@ -301,10 +349,15 @@ fn for_each_example<T: Real>(
 ) {
     let threads = rayon::current_num_threads();
     if g.split_examples(threads) {
-        out.par_chunks_mut(chunk_len)
+        // One contiguous group of examples per thread, each with one scratch buffer.
+        let per_group = g.batch.div_ceil(threads);
+        out.par_chunks_mut(per_group * chunk_len)
             .enumerate()
-            .for_each_init(Vec::new, |scratch, (b, chunk)| {
-                per_example(b, chunk, scratch, 1)
+            .for_each(|(group, examples)| {
+                let mut scratch = Vec::new();
+                for (i, chunk) in examples.chunks_mut(chunk_len).enumerate() {
+                    per_example(group * per_group + i, chunk, &mut scratch, 1);
+                }
             });
     } else {
         let mut scratch = Vec::new();
@@ -345,9 +398,7 @@ fn forward<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: Fused) -> V
                         }
                     }
                 }
-                for o in out_row.iter_mut() {
-                    *o = act.apply(*o);
-                }
+                act.apply_offset(out_row, T::ZERO);
             });
         return out;
     }
@@ -383,9 +434,7 @@ fn forward<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: Fused) -> V
                 threads,
             );
             for (o_row, &b_o) in out_b.chunks_mut(g.l_out).zip(bias) {
-                for o in o_row {
-                    *o = act.apply(*o + b_o);
-                }
+                act.apply_offset(o_row, b_o);
             }
         },
     );
@@ -434,10 +483,26 @@ fn input_grad<T: Real>(g: &Geometry, grad: &[T], w: &[T]) -> Vec<T> {
             col_stride: 1,
         };
         if g.reads_input_directly() {
-            gemm_into((rows, g.l_out, g.c_out), gx_b, g.l_out, false, w_t(), grad_b, threads);
+            gemm_into(
+                (rows, g.l_out, g.c_out),
+                gx_b,
+                g.l_out,
+                false,
+                w_t(),
+                grad_b,
+                threads,
+            );
         } else {
             let cols = scratch_of(scratch, rows * g.l_out);
-            gemm_into((rows, g.l_out, g.c_out), cols, g.l_out, false, w_t(), grad_b, threads);
+            gemm_into(
+                (rows, g.l_out, g.c_out),
+                cols,
+                g.l_out,
+                false,
+                w_t(),
+                grad_b,
+                threads,
+            );
             g.fold_add(cols, gx_b);
         }
     });
@@ -455,7 +520,7 @@ fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> {
                 let row = b * g.c_in + c;
                 let signal = &x[row * g.len..(row + 1) * g.len];
                 let grad_row = &grad[row * g.l_out..(row + 1) * g.l_out];
-                for t in 0..g.kernel {
+                for (t, acc_t) in acc[..g.kernel].iter_mut().enumerate() {
                     let (lo, hi, offset) = g.tap_range(t);
                     if lo < hi {
                         let first = (lo as isize * g.stride as isize + offset) as usize;
@@ -466,7 +531,7 @@ fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> {
                         {
                             sum += *d * *s;
                         }
-                        acc[t] += sum;
+                        *acc_t += sum;
                     }
                 }
                 let mut sum = T::ZERO;
@@ -553,9 +618,7 @@ fn through_activation<T: Real>(grad: &[T], out: &[T], act: Fused) -> Vec<T> {
     g.par_chunks_mut(4096)
         .zip(grad.par_chunks(4096).zip(out.par_chunks(4096)))
         .for_each(|(dst, (src, o))| {
-            for ((d, &s), &o) in dst.iter_mut().zip(src).zip(o) {
-                *d = if act.passes(o) { s } else { T::ZERO };
-            }
+            act.mask(dst, src, o);
         });
     g
 }
@@ -703,7 +766,13 @@ impl CustomOp2 for WeightGradOp {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (op, (c_out, w_in, k)) = (self.0, self.1);
-        let g = Geometry::new(l2.dims(), &[c_out, w_in, k], op.stride, op.dilation, op.depthwise)?;
+        let g = Geometry::new(
+            l2.dims(),
+            &[c_out, w_in, k],
+            op.stride,
+            op.dilation,
+            op.depthwise,
+        )?;
         if l1.dims() != [g.batch, g.c_out, g.l_out] {
             candle_core::bail!("conv1d weight gradient: gradient {:?}", l1.dims())
         }
@@ -732,7 +801,11 @@ impl CustomOp2 for ActivationGradOp {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         if l1.dims() != l2.dims() {
-            candle_core::bail!("activation gradient: {:?} against {:?}", l1.dims(), l2.dims())
+            candle_core::bail!(
+                "activation gradient: {:?} against {:?}",
+                l1.dims(),
+                l2.dims()
+            )
         }
         let g = on_real_storages!(self.name(), (s1, l1, s2, l2), |grad, out| {
             through_activation(grad, out, self.act)
@@ -754,16 +827,17 @@ impl CustomOp1 for ActivationOp {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         fn apply<T: Real>(x: &[T], act: Fused) -> Vec<T> {
             let mut out = x.to_vec();
-            out.par_chunks_mut(4096).for_each(|c| {
-                for v in c {
-                    *v = act.apply(*v);
-                }
-            });
+            out.par_chunks_mut(4096)
+                .for_each(|c| act.apply_offset(c, T::ZERO));
             out
         }
         let out = match storage {
-            CpuStorage::F32(x) => CpuStorage::F32(apply(contiguous(x, layout, self.name())?, self.act)),
-            CpuStorage::F64(x) => CpuStorage::F64(apply(contiguous(x, layout, self.name())?, self.act)),
+            CpuStorage::F32(x) => {
+                CpuStorage::F32(apply(contiguous(x, layout, self.name())?, self.act))
+            }
+            CpuStorage::F64(x) => {
+                CpuStorage::F64(apply(contiguous(x, layout, self.name())?, self.act))
+            }
             _ => candle_core::bail!("{}: the kernels take f32 or f64 tensors", self.name()),
         };
         Ok((out, layout.shape().clone()))
@@ -771,9 +845,10 @@ impl CustomOp1 for ActivationOp {
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let grad = grad.contiguous()?;
-        Ok(Some(
-            grad.apply_op2_no_bwd(res, &ActivationGradOp { act: self.act })?,
-        ))
+        Ok(Some(grad.apply_op2_no_bwd(
+            res,
+            &ActivationGradOp { act: self.act },
+        )?))
     }
 }
 
@@ -805,4 +880,135 @@ pub fn activation(x: &Tensor, act: Fused) -> Result<Tensor> {
         Fused::Identity => Ok(x.clone()),
         act => x.contiguous()?.apply_op1(ActivationOp { act }),
     }
+}
+
+/// Window-2, stride-2 pooling over the length (a last odd sample is dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool2 {
+    /// The larger of each pair; the gradient goes to the first of equal values, as PyTorch's.
+    Max,
+    /// The mean of each pair.
+    Avg,
+}
+
+/// Pooling of (B, C, L) rows of `len` samples into rows of `len / 2`.
+fn pool_forward<T: Real>(x: &[T], len: usize, pool: Pool2, half: T) -> Vec<T> {
+    let out_len = len / 2;
+    let rows = x.len() / len;
+    let mut out = vec![T::ZERO; rows * out_len];
+    out.par_chunks_mut(out_len)
+        .zip(x.par_chunks(len))
+        .with_min_len(16)
+        .for_each(|(o, row)| {
+            let pairs = o.iter_mut().zip(row.chunks_exact(2));
+            match pool {
+                Pool2::Max => pairs.for_each(|(o, p)| *o = if p[1] > p[0] { p[1] } else { p[0] }),
+                Pool2::Avg => pairs.for_each(|(o, p)| *o = (p[0] + p[1]) * half),
+            }
+        });
+    out
+}
+
+/// The input gradient of [`pool_forward`].
+fn pool_backward<T: Real>(grad: &[T], x: &[T], len: usize, pool: Pool2, half: T) -> Vec<T> {
+    let out_len = len / 2;
+    let mut gx = vec![T::ZERO; x.len()];
+    gx.par_chunks_mut(len)
+        .zip(x.par_chunks(len).zip(grad.par_chunks(out_len)))
+        .with_min_len(16)
+        .for_each(|(gx_row, (row, g_row))| {
+            let items = gx_row
+                .chunks_exact_mut(2)
+                .zip(row.chunks_exact(2))
+                .zip(g_row);
+            match pool {
+                Pool2::Max => items.for_each(|((d, p), &g)| {
+                    let second = p[1] > p[0];
+                    d[0] = if second { T::ZERO } else { g };
+                    d[1] = if second { g } else { T::ZERO };
+                }),
+                Pool2::Avg => items.for_each(|((d, _), &g)| {
+                    d[0] = g * half;
+                    d[1] = g * half;
+                }),
+            }
+        });
+    gx
+}
+
+struct PoolOp(Pool2);
+
+impl CustomOp1 for PoolOp {
+    fn name(&self) -> &'static str {
+        "ecgnas-pool2"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let &[b, c, len] = layout.dims() else {
+            candle_core::bail!("pool: expected (B, C, L), got {:?}", layout.dims())
+        };
+        if len < 2 {
+            candle_core::bail!("pool: a length of {len} leaves no samples")
+        }
+        let out = match storage {
+            CpuStorage::F32(x) => CpuStorage::F32(pool_forward(
+                contiguous(x, layout, self.name())?,
+                len,
+                self.0,
+                0.5,
+            )),
+            CpuStorage::F64(x) => CpuStorage::F64(pool_forward(
+                contiguous(x, layout, self.name())?,
+                len,
+                self.0,
+                0.5,
+            )),
+            _ => candle_core::bail!("{}: the kernels take f32 or f64 tensors", self.name()),
+        };
+        Ok((out, Shape::from((b, c, len / 2))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(
+            grad.contiguous()?
+                .apply_op2_no_bwd(arg, &PoolGradOp(self.0))?,
+        ))
+    }
+}
+
+/// The pool's input gradient: inputs grad (B, C, L / 2), x (B, C, L).
+struct PoolGradOp(Pool2);
+
+impl CustomOp2 for PoolGradOp {
+    fn name(&self) -> &'static str {
+        "ecgnas-pool2-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let &[b, c, len] = l2.dims() else {
+            candle_core::bail!("pool gradient: expected (B, C, L), got {:?}", l2.dims())
+        };
+        if l1.dims() != [b, c, len / 2] {
+            candle_core::bail!(
+                "pool gradient: gradient {:?} for input {:?}",
+                l1.dims(),
+                l2.dims()
+            )
+        }
+        let gx = on_real_storages!(self.name(), (s1, l1, s2, l2), |grad, x| {
+            pool_backward(grad, x, len, self.0, 0.5)
+        });
+        Ok((gx, l2.shape().clone()))
+    }
+}
+
+/// Window-2 pooling on the CPU.
+pub fn pool2(x: &Tensor, pool: Pool2) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(PoolOp(pool))
 }

@@ -21,7 +21,7 @@
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
 
-use super::kernels::Fused;
+use super::kernels::{Fused, Pool2};
 use super::ops;
 use crate::space::{Activation, Architecture, Block, ConvKind, Pool};
 
@@ -202,8 +202,8 @@ impl BlockLayers {
         }
         match g.pool {
             Pool::None => Ok(y),
-            Pool::Max2 => ops::max_pool1d(&y, 2),
-            Pool::Avg2 => ops::avg_pool1d(&y, 2),
+            Pool::Max2 => ops::pool2(&y, Pool2::Max),
+            Pool::Avg2 => ops::pool2(&y, Pool2::Avg),
         }
     }
 }

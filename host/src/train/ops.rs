@@ -17,7 +17,7 @@
 
 use candle_core::{DType, Result, Tensor, D};
 
-use super::kernels::{self, Fused};
+use super::kernels::{self, Fused, Pool2};
 
 /// Whether the CPU kernels can run `x`: a CPU tensor of f32 or f64.
 fn on_cpu_kernels(x: &Tensor) -> bool {
@@ -53,6 +53,16 @@ pub fn depthwise_conv1d_act(
         kernels::conv1d(x, w, bias, stride, dilation, true, act)
     } else {
         activation(&depthwise_conv1d(x, w, bias, stride, dilation)?, act)
+    }
+}
+
+/// Window-2, stride-2 pooling: the CPU kernel where it runs, else [`max_pool1d`] or
+/// [`avg_pool1d`].
+pub fn pool2(x: &Tensor, pool: Pool2) -> Result<Tensor> {
+    match pool {
+        _ if on_cpu_kernels(x) => kernels::pool2(x, pool),
+        Pool2::Max => max_pool1d(x, 2),
+        Pool2::Avg => avg_pool1d(x, 2),
     }
 }
 
@@ -390,8 +400,44 @@ mod tests {
                 );
             }
             let y = ((rng.tensor(&[3, 4, 13]) * 8.0).unwrap() + 3.0).unwrap();
-            assert_grads(&format!("kernel {act:?}"), &[y], &|t| activation(&t[0], act));
+            assert_grads(&format!("kernel {act:?}"), &[y], &|t| {
+                activation(&t[0], act)
+            });
         }
+    }
+
+    #[test]
+    fn pool_kernels_match_finite_differences_and_the_reshape_path() {
+        let mut rng = Lcg(9);
+        for len in [12, 13] {
+            let x = rng.tensor(&[3, 4, len]);
+            for (pool, reference) in [
+                (
+                    Pool2::Max,
+                    max_pool1d as fn(&Tensor, usize) -> Result<Tensor>,
+                ),
+                (Pool2::Avg, avg_pool1d),
+            ] {
+                assert_grads(
+                    &format!("kernel {pool:?} L{len}"),
+                    std::slice::from_ref(&x),
+                    &|t| pool2(&t[0], pool),
+                );
+                let fast = outputs_and_grads(std::slice::from_ref(&x), &|t| pool2(&t[0], pool));
+                let slow = outputs_and_grads(std::slice::from_ref(&x), &|t| reference(&t[0], 2));
+                assert_eq!(fast, slow, "{pool:?} L{len}");
+            }
+        }
+        // Ties: the whole gradient goes to the first of equal values (PyTorch's choice).
+        let tied = Tensor::from_vec(vec![1.0f64, 1.0, 2.0, 3.0], (1, 1, 4), &Device::Cpu).unwrap();
+        let grads = outputs_and_grads(&[tied], &|t| pool2(&t[0], Pool2::Max));
+        let r: Vec<f64> = Lcg(7)
+            .tensor(&[1, 1, 2])
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(grads[1], vec![r[0], 0.0, 0.0, r[1]]);
     }
 
     /// Outputs and gradients (x, w, bias) of `f` under a random upstream gradient.
@@ -399,13 +445,21 @@ mod tests {
         inputs: &[Tensor],
         f: &dyn Fn(&[Tensor]) -> Result<Tensor>,
     ) -> Vec<Vec<f64>> {
-        let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+        let vars: Vec<Var> = inputs
+            .iter()
+            .map(|t| Var::from_tensor(t).unwrap())
+            .collect();
         let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
         let out = f(&tensors).unwrap();
         let r = Lcg(7).tensor(out.dims()).to_dtype(out.dtype()).unwrap();
         let grads = (&out * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let flat = |t: &Tensor| -> Vec<f64> {
-            t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+            t.to_dtype(DType::F64)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
         };
         let mut all = vec![flat(&out)];
         all.extend(vars.iter().map(|v| flat(grads.get(v).expect("gradient"))));
@@ -422,7 +476,11 @@ mod tests {
             for batch in [1, 3, 20] {
                 for &(c_in, c_out, k, stride, dilation, len) in &KERNEL_CASES {
                     for depthwise in [false, true] {
-                        let w_shape = if depthwise { [c_in, 1, k] } else { [c_out, c_in, k] };
+                        let w_shape = if depthwise {
+                            [c_in, 1, k]
+                        } else {
+                            [c_out, c_in, k]
+                        };
                         let inputs = [
                             rng.tensor(&[batch, c_in, len]).to_dtype(dtype).unwrap(),
                             rng.tensor(&w_shape).to_dtype(dtype).unwrap(),
@@ -430,7 +488,14 @@ mod tests {
                         ];
                         let fast = outputs_and_grads(&inputs, &|x| {
                             if depthwise {
-                                depthwise_conv1d_act(&x[0], &x[1], &x[2], stride, dilation, Fused::Relu)
+                                depthwise_conv1d_act(
+                                    &x[0],
+                                    &x[1],
+                                    &x[2],
+                                    stride,
+                                    dilation,
+                                    Fused::Relu,
+                                )
                             } else {
                                 conv1d_act(&x[0], &x[1], &x[2], stride, dilation, Fused::Relu)
                             }
