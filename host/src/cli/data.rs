@@ -337,6 +337,16 @@ fn records_table(records: &[RecordStats]) -> String {
                 checksum
             );
         }
+        for (i, s) in r.signals.iter().enumerate().filter(|(_, s)| !s.calibrated) {
+            let _ = writeln!(
+                out,
+                "  note: signal {i} ({}) is uncalibrated (no gain or gain 0 in the header): \
+                 WFDB's default gain {} applies and its {} values are nominal",
+                if s.name.is_empty() { "-" } else { &s.name },
+                gain_text(s.gain),
+                s.units
+            );
+        }
     }
     out
 }
