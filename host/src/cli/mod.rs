@@ -13,6 +13,7 @@ mod model;
 mod plot;
 mod profiles;
 mod search;
+mod strip;
 
 use std::io::Write;
 use std::process::ExitCode;
