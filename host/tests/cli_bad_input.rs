@@ -107,13 +107,13 @@ fn header_disagreeing_with_file_size() {
 #[test]
 fn unknown_signal_format() {
     let dir = cinc_folder();
-    let header = "A00001 1 300 3000\nA00001.dat 311 1000/mV 16 0 0 0 0 ECG\n";
+    let header = "A00001 1 300 3000\nA00001.dat 516 1000/mV 16 0 0 0 0 ECG\n";
     std::fs::write(dir.path().join("A00001.hea"), header).expect("header");
     assert_clear_error(
         dir.path(),
         "cinc2017",
         "A00001.hea",
-        "signal format 311 is not supported",
+        "signal format 516 is not supported",
     );
 }
 

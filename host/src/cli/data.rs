@@ -20,6 +20,9 @@ pub(super) enum DataCommand {
     /// Per-record facts and the task's label counts; without `--task`, per-record statistics of
     /// WFDB records (header fields, digital sums, invalid samples, checksums, annotations).
     Inspect(InspectArgs),
+    /// An ECG strip of a WFDB record on ECG paper (25 mm/s, 10 mm/mV), with its beat and
+    /// rhythm annotations, as SVG or PNG.
+    Plot(super::strip::StripArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +58,7 @@ fn parse_lead_count(text: &str) -> Result<usize, String> {
 pub(super) fn run(command: DataCommand) -> anyhow::Result<Outcome> {
     match command {
         DataCommand::Inspect(args) => inspect(args),
+        DataCommand::Plot(args) => super::strip::run(args),
     }
 }
 
@@ -335,6 +339,16 @@ fn records_table(records: &[RecordStats]) -> String {
                 s.sum_sq,
                 s.invalid,
                 checksum
+            );
+        }
+        for (i, s) in r.signals.iter().enumerate().filter(|(_, s)| !s.calibrated) {
+            let _ = writeln!(
+                out,
+                "  note: signal {i} ({}) is uncalibrated (no gain or gain 0 in the header): \
+                 WFDB's default gain {} applies and its {} values are nominal",
+                if s.name.is_empty() { "-" } else { &s.name },
+                gain_text(s.gain),
+                s.units
             );
         }
     }

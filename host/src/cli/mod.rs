@@ -15,6 +15,7 @@ mod model;
 mod plot;
 mod profiles;
 mod search;
+mod strip;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -100,12 +101,18 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Prints an error and its chain of causes to stderr.
+/// Prints an error and its chain of causes to stderr. A cause the message before it already
+/// quotes (an I/O error behind "path: error") is not repeated.
 fn report_error(error: &anyhow::Error) {
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {error}");
+    let mut previous = error.to_string();
+    let _ = writeln!(stderr, "error: {previous}");
     for cause in error.chain().skip(1) {
-        let _ = writeln!(stderr, "  caused by: {cause}");
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            let _ = writeln!(stderr, "  caused by: {text}");
+        }
+        previous = text;
     }
 }
 

@@ -130,6 +130,7 @@ pub fn scatter_svg(
             mark: s.mark,
         })
         .collect();
+    super::strip::register_font()?;
     let root = SVGBackend::new(path, (860, 540)).into_drawing_area();
     let drawn = if x1 / x0 > 30.0 {
         draw(

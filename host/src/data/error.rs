@@ -26,7 +26,7 @@ pub enum DataError {
     },
     /// The header names a signal format this reader does not decode.
     #[error(
-        "{path}: signal format {format} is not supported (supported: 212, 16, 61, 80, 160, 24, 32)"
+        "{path}: signal format {format} is not supported (supported: 8, 16, 24, 32, 61, 80, 160, 212, 310, 311; the FLAC formats 508, 516 and 524 are not)"
     )]
     UnsupportedFormat {
         /// The header file.

@@ -40,6 +40,9 @@ pub struct SignalStats {
     pub format: u16,
     /// ADC units per physical unit.
     pub gain: f64,
+    /// Whether the header states a gain (a missing or zero gain means uncalibrated: `gain`
+    /// is then WFDB's default and physical values are nominal).
+    pub calibrated: bool,
     /// The digital value of 0 physical units.
     pub baseline: i64,
     /// ADC resolution in bits.
@@ -98,6 +101,7 @@ pub fn record_stats(
                 units: spec.units.clone(),
                 format: spec.format_code,
                 gain: spec.gain,
+                calibrated: spec.calibrated,
                 baseline: spec.baseline,
                 adc_resolution: spec.adc_resolution,
                 adc_zero: spec.adc_zero,

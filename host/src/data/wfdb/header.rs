@@ -59,6 +59,9 @@ pub struct SignalSpec {
     pub byte_offset: Option<u64>,
     /// ADC units per physical unit ([`DEFAULT_GAIN`] when absent or 0).
     pub gain: f64,
+    /// Whether the header states a gain: a missing or zero gain means an uncalibrated signal,
+    /// whose physical values use [`DEFAULT_GAIN`] and are only nominal.
+    pub calibrated: bool,
     /// The digital value that corresponds to 0 physical units (ADC zero when not given).
     pub baseline: i64,
     /// The physical unit (`mV` when not given).
@@ -119,7 +122,8 @@ impl Header {
         if header.n_segments.is_some() {
             return Err(ParseError::new(
                 record_line_no,
-                "multi-segment records are not supported yet",
+                "multi-segment records (a master header listing segments) are not \
+                 supported: read each segment's own header",
             ));
         }
         if signal_lines.len() < n_signals {
@@ -254,6 +258,7 @@ fn parse_signal_line(line_no: usize, line: &str) -> Result<SignalSpec, ParseErro
     let default_bits = SignalFormat::from_code(format_code).map_or(12, |f| f.bits());
 
     let (mut gain, mut baseline, mut units) = (DEFAULT_GAIN, None, "mV".to_string());
+    let mut calibrated = false;
     if let Some(gain_field) = fields.get(2) {
         let (g, b, u) = parse_gain_field(gain_field).ok_or_else(|| {
             err(format!(
@@ -262,6 +267,7 @@ fn parse_signal_line(line_no: usize, line: &str) -> Result<SignalSpec, ParseErro
         })?;
         if g != 0.0 {
             gain = g;
+            calibrated = true;
         }
         baseline = b;
         if let Some(u) = u {
@@ -301,6 +307,7 @@ fn parse_signal_line(line_no: usize, line: &str) -> Result<SignalSpec, ParseErro
         skew,
         byte_offset,
         gain,
+        calibrated,
         baseline: baseline.unwrap_or(adc_zero),
         units,
         adc_resolution,

@@ -1,11 +1,19 @@
-//! The MATLAB v4 container the PhysioNet/CinC challenges store signals in (`.mat`).
+//! The MATLAB containers PhysioNet stores signals in (`.mat`).
 //!
-//! A level-4 MAT file starts with five little-endian `i32`: type (`MOPT` digits: M machine,
-//! O 0, P precision, T 0 for a full matrix), rows, columns, imaginary flag, name length; then
-//! the name and the data, column by column. The challenges store a signals x samples `int16`
-//! matrix (P = 3) named `val`, so the data are frames of interleaved samples, exactly a WFDB
-//! format-16 file at byte offset 20 + name length, which is what their headers say
-//! (`16+24`). This module checks that the container agrees with the header.
+//! A level-4 MAT file (the CinC challenges') starts with five little-endian `i32`: type
+//! (`MOPT` digits: M machine, O 0, P precision, T 0 for a full matrix), rows, columns,
+//! imaginary flag, name length; then the name and the data, column by column. The challenges
+//! store a signals x samples `int16` matrix (P = 3) named `val`, so the data are frames of
+//! interleaved samples, exactly a WFDB format-16 file at byte offset 20 + name length, which
+//! is what their headers say (`16+24`).
+//!
+//! A level-5 file (what WFDB's `wfdb2mat` and wfdb-python's `wfdb_to_mat` write) has a
+//! 128-byte text header, then tagged elements: one uncompressed `miMATRIX` whose array flags,
+//! dimensions and name precede the real part's tag, after which come the same column-major
+//! samples (their header says `16+192` for a 3-letter name). Compressed level-5 files are
+//! refused: their samples are not at a byte offset.
+//!
+//! This module checks that the container agrees with the WFDB header.
 
 use super::format::SignalFormat;
 
@@ -24,8 +32,11 @@ pub struct MatHeader {
     pub data_offset: u64,
 }
 
-/// Reads the container header from the start of a `.mat` file.
+/// Reads the container header from the start of a `.mat` file (level 4 or level 5).
 pub fn parse_header(bytes: &[u8]) -> Result<MatHeader, String> {
+    if bytes.starts_with(b"MATLAB 5.0") {
+        return parse_level5(bytes);
+    }
     let field = |i: usize| -> Result<i32, String> {
         bytes
             .get(i * 4..i * 4 + 4)
@@ -60,6 +71,84 @@ pub fn parse_header(bytes: &[u8]) -> Result<MatHeader, String> {
         rows: rows as u32,
         cols: cols as u32,
         data_offset: 20 + name_len as u64,
+    })
+}
+
+/// Level-5 data types (`miINT8`...) and the level-4 precision digit of the same storage.
+fn level5_precision(data_type: u32) -> Option<u32> {
+    match data_type {
+        1 | 2 => Some(5), // miINT8, miUINT8: one byte per value
+        3 => Some(3),     // miINT16
+        4 => Some(4),     // miUINT16
+        5 => Some(2),     // miINT32
+        7 => Some(1),     // miSINGLE
+        9 => Some(0),     // miDOUBLE
+        _ => None,
+    }
+}
+
+/// The level-5 layout: header, then the first element, which must be an uncompressed matrix.
+fn parse_level5(bytes: &[u8]) -> Result<MatHeader, String> {
+    let u32_at = |at: usize| -> Result<u32, String> {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| {
+                format!(
+                    "level-5 MAT file of {} bytes ends inside its first matrix (byte {at})",
+                    bytes.len()
+                )
+            })
+    };
+    match bytes.get(126..128) {
+        Some(b"IM") => {}
+        Some(b"MI") => return Err("big-endian level-5 MAT files are not supported".into()),
+        _ => return Err("level-5 MAT header without its endian indicator".into()),
+    }
+    let element_type = u32_at(128)?;
+    if element_type == 15 {
+        return Err("compressed level-5 MAT files are not supported (save with -v4 or -v6)".into());
+    }
+    if element_type != 14 {
+        return Err(format!(
+            "the first level-5 element has type {element_type}, not a matrix (14)"
+        ));
+    }
+    // Sub-elements: array flags, dimensions, name, real part. A tag whose upper half is
+    // non-zero is a "small element": type and size in one word, data in the next four bytes.
+    let mut at = 136;
+    let sub = |at: &mut usize| -> Result<(u32, usize, usize), String> {
+        let word = u32_at(*at)?;
+        if word >> 16 != 0 {
+            let start = *at + 4;
+            *at += 8;
+            return Ok((word & 0xffff, start, (word >> 16) as usize));
+        }
+        let size = u32_at(*at + 4)? as usize;
+        let start = *at + 8;
+        *at = start + size.div_ceil(8) * 8;
+        Ok((word, start, size))
+    };
+    sub(&mut at)?; // array flags (the class MATLAB converts to on loading)
+    let (dim_type, dims_at, dims_size) = sub(&mut at)?;
+    if dim_type != 5 || dims_size != 8 {
+        return Err("the matrix is not two-dimensional".into());
+    }
+    let (rows, cols) = (u32_at(dims_at)?, u32_at(dims_at + 4)?);
+    sub(&mut at)?; // name
+    let data_tag = at;
+    let data_type = u32_at(data_tag)?;
+    if data_type >> 16 != 0 {
+        return Err("the matrix holds too few values to be a record".into());
+    }
+    let precision = level5_precision(data_type)
+        .ok_or_else(|| format!("level-5 data type {data_type} is not numeric"))?;
+    Ok(MatHeader {
+        machine: 0,
+        precision,
+        rows,
+        cols,
+        data_offset: data_tag as u64 + 8,
     })
 }
 
@@ -132,6 +221,37 @@ mod tests {
             (3, 12, 5000, 24)
         );
         check_against_header(&mat, SignalFormat::F16, 12, 24, Some(5000)).unwrap();
+    }
+
+    /// The bytes wfdb-python's `wfdb_to_mat` writes before the samples of a 2 x 150 matrix.
+    fn level5_bytes() -> Vec<u8> {
+        let mut b = b"MATLAB 5.0 MAT-file".to_vec();
+        b.resize(124, b' ');
+        b.extend([0x00, 0x01, b'I', b'M']);
+        for w in [14u32, 656, 6, 8, 6, 0, 5, 8, 2, 150, 1, 3] {
+            b.extend(w.to_le_bytes());
+        }
+        b.extend(b"val\0\0\0\0\0");
+        b.extend(3u32.to_le_bytes());
+        b.extend(600u32.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn level5_container_gives_its_data_offset() {
+        let b = level5_bytes();
+        let mat = parse_header(&b).unwrap();
+        assert_eq!(
+            (mat.precision, mat.rows, mat.cols, mat.data_offset),
+            (3, 2, 150, 192)
+        );
+        check_against_header(&mat, SignalFormat::F16, 2, 192, Some(150)).unwrap();
+        let mut compressed = b.clone();
+        compressed[128] = 15;
+        assert!(parse_header(&compressed)
+            .unwrap_err()
+            .contains("compressed"));
+        assert!(parse_header(&b[..150]).unwrap_err().contains("ends inside"));
     }
 
     #[test]
