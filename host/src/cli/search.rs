@@ -36,6 +36,8 @@ pub(super) enum StrategyName {
     Random,
     /// Regularised evolution (baseline).
     Evolution,
+    /// A random-forest surrogate with expected improvement (SMBO).
+    Smbo,
 }
 
 impl StrategyName {
@@ -45,6 +47,7 @@ impl StrategyName {
             StrategyName::Enas => "enas",
             StrategyName::Random => "random",
             StrategyName::Evolution => "evolution",
+            StrategyName::Smbo => "smbo",
         }
     }
 }
