@@ -33,7 +33,7 @@ TASKS = {
     "mitdb-aami": ("mitdb", "macro_f1"),
     "cinc2017": ("cinc2017", "challenge_f1"),
 }
-STRATEGIES = ["rl", "enas", "random", "evolution"]
+STRATEGIES = ["rl", "enas", "random", "evolution", "smbo"]
 # MIT-BIH records 201 (DS1) and 202 (DS2) come from one subject: DS2 without 202 is the
 # patient-disjoint test set (benchmark definitions, section 1.2).
 DS2_WITHOUT_202 = "100,103,105,111,113,117,121,123,200,210,212,213,214,219,221,222,228,231,232,233,234"

@@ -36,6 +36,8 @@ pub(super) enum StrategyName {
     Random,
     /// Regularised evolution (baseline).
     Evolution,
+    /// A random-forest surrogate with expected improvement (SMBO).
+    Smbo,
 }
 
 impl StrategyName {
@@ -45,6 +47,7 @@ impl StrategyName {
             StrategyName::Enas => "enas",
             StrategyName::Random => "random",
             StrategyName::Evolution => "evolution",
+            StrategyName::Smbo => "smbo",
         }
     }
 }
@@ -359,6 +362,19 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
             &config,
             &evaluator.device,
         )?),
+        StrategyName::Smbo => {
+            // The search's hard limits, so that SMBO never proposes what the loop would not train.
+            let (limits, search) = (profile.clone(), config.clone());
+            Box::new(
+                crate::search::Smbo::new(crate::search::SmboConfig {
+                    seed: args.seed,
+                    ..crate::search::SmboConfig::default()
+                })?
+                .with_feasibility(Box::new(move |c| {
+                    crate::search::enas::feasible_latency(c, &limits, &search).is_some()
+                })),
+            )
+        }
         other => make_strategy(other, &space, args.seed)?,
     };
     let mut best_quality = f64::NEG_INFINITY;

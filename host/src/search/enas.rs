@@ -90,7 +90,7 @@ pub struct Ranked {
 
 /// `candidate`'s predicted latency when the device can run it (it fits flash and SRAM and the
 /// search's latency limit), `None` when it is infeasible (never trained, lowest reward).
-fn feasible_latency(
+pub(crate) fn feasible_latency(
     candidate: &Candidate,
     profile: &Profile,
     config: &SearchConfig,

@@ -1,7 +1,8 @@
 //! The search: strategies propose candidates, the loop evaluates them, rewards shape them.
 //!
 //! Strategies: [`RandomSearch`] and [`RegularizedEvolution`] (the baselines) and
-//! [`RlController`] (an LSTM controller trained with REINFORCE).
+//! [`RlController`] (an LSTM controller trained with REINFORCE) and [`Smbo`] (a random-forest
+//! surrogate with expected improvement).
 
 pub mod enas;
 pub mod evolution;
@@ -9,6 +10,7 @@ pub mod random;
 pub mod reward;
 pub mod rl;
 pub mod run;
+pub mod smbo;
 pub mod strategy;
 #[cfg(test)]
 pub(crate) mod toy;
@@ -21,4 +23,5 @@ pub use run::{
     best_trial, pareto_front, run_search, strategy_by_name, Evaluation, Evaluator, SearchConfig,
     SearchError,
 };
+pub use smbo::{Smbo, SmboConfig};
 pub use strategy::{Observation, Strategy, StrategyError};

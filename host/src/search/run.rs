@@ -329,7 +329,7 @@ pub fn best_trial(trials: &[TrialRecord]) -> Option<&TrialRecord> {
         })
 }
 
-/// A fresh strategy by its command-line name (`random`, `evolution`, `rl`), seeded.
+/// A fresh strategy by its command-line name (`random`, `evolution`, `rl`, `smbo`), seeded.
 pub fn strategy_by_name(
     name: &str,
     space: &SearchSpace,
@@ -347,6 +347,10 @@ pub fn strategy_by_name(
                 ..super::rl::RlConfig::default()
             },
         )?)),
+        "smbo" => Ok(Box::new(super::smbo::Smbo::new(super::smbo::SmboConfig {
+            seed,
+            ..super::smbo::SmboConfig::default()
+        })?)),
         _ => Err(StrategyError::BadState {
             strategy: "search",
             message: format!("unknown or unavailable strategy {name:?}"),
