@@ -50,7 +50,11 @@ fn bench_json(extra: &[&str]) -> (Output, Value) {
 fn the_benchmark_times_every_network_and_traces_its_loss() {
     let (out, json) = bench_json(&["--networks", "reference,reference-dwsep,candidates"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let speed = json["speed"].as_array().expect("speed rows");
     // 2 reference networks + 2 candidates, at 2 batch sizes.
     assert_eq!(speed.len(), 8, "{json}");
@@ -78,7 +82,9 @@ fn the_benchmark_times_every_network_and_traces_its_loss() {
 #[test]
 fn pytorch_trains_the_same_networks_to_the_same_losses() {
     let Some(python) = std::env::var_os("ECGNAS_TORCH_PYTHON").map(PathBuf::from) else {
-        eprintln!("SKIPPED: set ECGNAS_TORCH_PYTHON to a Python with torch to compare with PyTorch");
+        eprintln!(
+            "SKIPPED: set ECGNAS_TORCH_PYTHON to a Python with torch to compare with PyTorch"
+        );
         return;
     };
     let python = python.to_string_lossy().to_string();
@@ -90,7 +96,10 @@ fn pytorch_trains_the_same_networks_to_the_same_losses() {
         String::from_utf8_lossy(&out.stderr)
     );
     for row in json["speed"].as_array().expect("speed rows") {
-        assert!(row["torch"]["steps_per_s"].as_f64().unwrap_or(0.0) > 0.0, "{row}");
+        assert!(
+            row["torch"]["steps_per_s"].as_f64().unwrap_or(0.0) > 0.0,
+            "{row}"
+        );
     }
     for parity in json["parity"].as_array().expect("parity rows") {
         let pairs: Vec<(f64, f64)> = parity["candle"]
@@ -103,7 +112,11 @@ fn pytorch_trains_the_same_networks_to_the_same_losses() {
         assert_eq!(pairs.len(), 6, "{parity}");
         // The same function, weights, data and optimizer: equal up to f32 rounding at every step.
         for (step, (c, t)) in pairs.iter().enumerate() {
-            assert!((c - t).abs() < 1e-4, "{} step {step}: candle {c}, torch {t}", parity["network"]);
+            assert!(
+                (c - t).abs() < 1e-4,
+                "{} step {step}: candle {c}, torch {t}",
+                parity["network"]
+            );
         }
     }
 }
@@ -116,7 +129,14 @@ fn bad_arguments_get_one_clear_error() {
     assert!(err.contains("unknown network \"resnet\""), "{err}");
 
     if !cfg!(feature = "cuda") {
-        let out = ecgnas(&["bench", "train", "--device", "cuda", "--networks", "reference"]);
+        let out = ecgnas(&[
+            "bench",
+            "train",
+            "--device",
+            "cuda",
+            "--networks",
+            "reference",
+        ]);
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("built without CUDA"), "{err}");
