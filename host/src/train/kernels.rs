@@ -167,8 +167,8 @@ impl Geometry {
     }
 
     /// The outputs `lo..hi` whose input position for tap `t` lies inside the signal, and the
-    /// offset of that position: `j * stride + offset` for output `j`.
-    fn tap_range(&self, t: usize) -> (usize, usize, isize) {
+    /// input position of output `lo` (output `j` reads `first + (j - lo) * stride`).
+    fn tap_range(&self, t: usize) -> (usize, usize, usize) {
         let offset = (t * self.dilation) as isize - self.pad as isize;
         let s = self.stride as isize;
         // j * s + offset >= 0  and  j * s + offset < len
@@ -183,7 +183,9 @@ impl Geometry {
         } else {
             (((end + s - 1) / s) as usize).min(self.l_out)
         };
-        (lo.min(hi), hi, offset)
+        let lo = lo.min(hi);
+        let first = (lo as isize * s + offset).max(0) as usize;
+        (lo, hi, first)
     }
 
     /// Writes the unfolded input of one example, `(C_in * K, L_out)` row-major, into `cols`.
@@ -192,11 +194,10 @@ impl Geometry {
             let signal = &x[ci * self.len..(ci + 1) * self.len];
             for t in 0..self.kernel {
                 let row = &mut cols[(ci * self.kernel + t) * self.l_out..][..self.l_out];
-                let (lo, hi, offset) = self.tap_range(t);
+                let (lo, hi, first) = self.tap_range(t);
                 row[..lo].fill(T::ZERO);
                 row[hi..].fill(T::ZERO);
                 if lo < hi {
-                    let first = (lo as isize * self.stride as isize + offset) as usize;
                     gather(&mut row[lo..hi], &signal[first..], self.stride);
                 }
             }
@@ -209,9 +210,8 @@ impl Geometry {
             let signal = &mut gx[ci * self.len..(ci + 1) * self.len];
             for t in 0..self.kernel {
                 let row = &cols[(ci * self.kernel + t) * self.l_out..][..self.l_out];
-                let (lo, hi, offset) = self.tap_range(t);
+                let (lo, hi, first) = self.tap_range(t);
                 if lo < hi {
-                    let first = (lo as isize * self.stride as isize + offset) as usize;
                     scatter_add(&mut signal[first..], &row[lo..hi], self.stride);
                 }
             }
@@ -386,10 +386,9 @@ fn forward<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: Fused) -> V
                 let signal = &x[row * g.len..(row + 1) * g.len];
                 out_row.fill(bias[c]);
                 for t in 0..g.kernel {
-                    let (lo, hi, offset) = g.tap_range(t);
+                    let (lo, hi, first) = g.tap_range(t);
                     if lo < hi {
                         let tap = w[c * g.kernel + t];
-                        let first = (lo as isize * g.stride as isize + offset) as usize;
                         for (o, s) in out_row[lo..hi]
                             .iter_mut()
                             .zip(signal[first..].iter().step_by(g.stride))
@@ -453,10 +452,9 @@ fn input_grad<T: Real>(g: &Geometry, grad: &[T], w: &[T]) -> Vec<T> {
                 let c = row % g.c_in;
                 let grad_row = &grad[row * g.l_out..(row + 1) * g.l_out];
                 for t in 0..g.kernel {
-                    let (lo, hi, offset) = g.tap_range(t);
+                    let (lo, hi, first) = g.tap_range(t);
                     if lo < hi {
                         let tap = w[c * g.kernel + t];
-                        let first = (lo as isize * g.stride as isize + offset) as usize;
                         for (d, s) in gx_row[first..]
                             .iter_mut()
                             .step_by(g.stride)
@@ -521,9 +519,8 @@ fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> {
                 let signal = &x[row * g.len..(row + 1) * g.len];
                 let grad_row = &grad[row * g.l_out..(row + 1) * g.l_out];
                 for (t, acc_t) in acc[..g.kernel].iter_mut().enumerate() {
-                    let (lo, hi, offset) = g.tap_range(t);
+                    let (lo, hi, first) = g.tap_range(t);
                     if lo < hi {
-                        let first = (lo as isize * g.stride as isize + offset) as usize;
                         let mut sum = T::ZERO;
                         for (d, s) in grad_row[lo..hi]
                             .iter()
