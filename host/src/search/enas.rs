@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::reward::INFEASIBLE_REWARD;
 use super::rl::RlController;
 use super::run::{SearchConfig, SearchError};
-use super::strategy::{Observation, Strategy, StrategyError};
+use super::strategy::{state_from_json, state_to_json, Observation, Strategy, StrategyError};
 use crate::cost::{estimate, Profile};
 use crate::space::{Candidate, SearchSpace};
 
@@ -272,23 +272,18 @@ impl Strategy for EnasStrategy {
     }
 
     fn save(&self) -> Result<serde_json::Value, StrategyError> {
-        serde_json::to_value(EnasState {
-            queue: self.queue.clone(),
-            next: self.next,
-            controller: self.controller.save()?,
-        })
-        .map_err(|e| StrategyError::Internal {
-            strategy: "enas",
-            message: e.to_string(),
-        })
+        state_to_json(
+            "enas",
+            &EnasState {
+                queue: self.queue.clone(),
+                next: self.next,
+                controller: self.controller.save()?,
+            },
+        )
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<(), StrategyError> {
-        let state: EnasState =
-            serde_json::from_value(state.clone()).map_err(|e| StrategyError::BadState {
-                strategy: "enas",
-                message: e.to_string(),
-            })?;
+        let state: EnasState = state_from_json("enas", state)?;
         self.controller.restore(&state.controller)?;
         self.queue = state.queue;
         self.next = state.next.min(self.queue.len());

@@ -17,7 +17,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::strategy::{Observation, Strategy, StrategyError};
+use super::strategy::{state_from_json, state_to_json, Observation, Strategy, StrategyError};
 use crate::space::{Candidate, SearchSpace};
 
 const NAME: &str = "evolution";
@@ -184,15 +184,14 @@ impl Strategy for RegularizedEvolution {
     }
 
     fn save(&self) -> Result<serde_json::Value, StrategyError> {
-        serde_json::to_value(EvolutionState {
-            config: self.config,
-            proposed: self.proposed,
-            population: self.population.iter().cloned().collect(),
-        })
-        .map_err(|e| StrategyError::Internal {
-            strategy: NAME,
-            message: e.to_string(),
-        })
+        state_to_json(
+            NAME,
+            &EvolutionState {
+                config: self.config,
+                proposed: self.proposed,
+                population: self.population.iter().cloned().collect(),
+            },
+        )
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<(), StrategyError> {
@@ -200,8 +199,7 @@ impl Strategy for RegularizedEvolution {
             strategy: NAME,
             message,
         };
-        let state: EvolutionState =
-            serde_json::from_value(state.clone()).map_err(|e| bad(e.to_string()))?;
+        let state: EvolutionState = state_from_json(NAME, state)?;
         if state.config != self.config {
             return Err(bad(format!(
                 "saved with {:?}, resumed with {:?}",

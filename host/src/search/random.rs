@@ -6,7 +6,7 @@
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::strategy::{Observation, Strategy, StrategyError};
+use super::strategy::{state_from_json, state_to_json, Observation, Strategy, StrategyError};
 use crate::space::{Candidate, SearchSpace};
 
 const NAME: &str = "random";
@@ -63,21 +63,16 @@ impl Strategy for RandomSearch {
     }
 
     fn save(&self) -> Result<serde_json::Value, StrategyError> {
-        serde_json::to_value(RandomState {
-            proposed: self.proposed,
-        })
-        .map_err(|e| StrategyError::Internal {
-            strategy: NAME,
-            message: e.to_string(),
-        })
+        state_to_json(
+            NAME,
+            &RandomState {
+                proposed: self.proposed,
+            },
+        )
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<(), StrategyError> {
-        let state: RandomState =
-            serde_json::from_value(state.clone()).map_err(|e| StrategyError::BadState {
-                strategy: NAME,
-                message: e.to_string(),
-            })?;
+        let state: RandomState = state_from_json(NAME, state)?;
         self.proposed = state.proposed;
         Ok(())
     }

@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::strategy::{Observation, Strategy, StrategyError};
+use super::strategy::{state_from_json, state_to_json, Observation, Strategy, StrategyError};
 use crate::space::{Candidate, SearchSpace};
 
 const NAME: &str = "smbo";
@@ -492,23 +492,18 @@ impl Strategy for Smbo {
     }
 
     fn save(&self) -> Result<serde_json::Value, StrategyError> {
-        serde_json::to_value(SmboState {
-            config: self.config,
-            proposed: self.proposed,
-            seen: self.seen.clone(),
-        })
-        .map_err(|e| StrategyError::Internal {
-            strategy: NAME,
-            message: e.to_string(),
-        })
+        state_to_json(
+            NAME,
+            &SmboState {
+                config: self.config,
+                proposed: self.proposed,
+                seen: self.seen.clone(),
+            },
+        )
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<(), StrategyError> {
-        let state: SmboState =
-            serde_json::from_value(state.clone()).map_err(|e| StrategyError::BadState {
-                strategy: NAME,
-                message: e.to_string(),
-            })?;
+        let state: SmboState = state_from_json(NAME, state)?;
         if state.config != self.config {
             return Err(StrategyError::BadState {
                 strategy: NAME,

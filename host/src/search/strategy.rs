@@ -43,6 +43,28 @@ pub enum StrategyError {
     },
 }
 
+/// A strategy's state as the JSON its `save` returns.
+pub(crate) fn state_to_json<S: Serialize>(
+    strategy: &'static str,
+    state: &S,
+) -> Result<serde_json::Value, StrategyError> {
+    serde_json::to_value(state).map_err(|e| StrategyError::Internal {
+        strategy,
+        message: e.to_string(),
+    })
+}
+
+/// A strategy's state read back from the JSON its `save` returned.
+pub(crate) fn state_from_json<S: serde::de::DeserializeOwned>(
+    strategy: &'static str,
+    state: &serde_json::Value,
+) -> Result<S, StrategyError> {
+    S::deserialize(state).map_err(|e| StrategyError::BadState {
+        strategy,
+        message: e.to_string(),
+    })
+}
+
 /// A search strategy.
 pub trait Strategy {
     /// The strategy's name (`random`, `evolution`, `rl`).

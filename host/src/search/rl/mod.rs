@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 pub use controller::{Controller, Episode, SavedTensor};
 pub use reinforce::{Adam, Reinforce, ReinforceState, SavedAdam};
 
-use super::strategy::{Observation, Strategy, StrategyError};
+use super::strategy::{state_from_json, state_to_json, Observation, Strategy, StrategyError};
 use crate::space::{Candidate, Decision, SearchSpace};
 
 const NAME: &str = "rl";
@@ -341,11 +341,11 @@ impl Strategy for RlController {
             learner: self.learner.state.clone(),
             pending: self.pending.iter().cloned().collect(),
         };
-        serde_json::to_value(state).map_err(internal)
+        state_to_json(NAME, &state)
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<(), StrategyError> {
-        let state: RlState = serde_json::from_value(state.clone()).map_err(bad_state)?;
+        let state: RlState = state_from_json(NAME, state)?;
         if state.version != STATE_VERSION {
             return Err(bad_state(format!(
                 "state version {} (this build reads {STATE_VERSION})",
