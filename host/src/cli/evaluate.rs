@@ -2,19 +2,22 @@
 //! metrics, the confusion matrix and 95% bootstrap intervals over records.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use super::answers::{answer_all, worst_errors, Answer, Place};
 use super::model::Precision;
 use super::search::load_task_data;
+use super::strip::{error_strip, write_strip};
 use super::{print_stdout, Outcome};
-use crate::data::tasks::{Split, TaskKind};
-use crate::export::load;
+use crate::data::tasks::{Dataset, Split, Target, TaskKind};
+use crate::export::{load, LoadedModel};
 use crate::metrics::{argmax, confusion_matrix, task_metrics, Truth};
+use crate::space::Window;
 use crate::train::Targets;
 
 #[derive(Debug, Args)]
@@ -40,6 +43,13 @@ pub(super) struct EvaluateArgs {
     /// Write one CSV row per example here.
     #[arg(long)]
     predictions: Option<PathBuf>,
+    /// Write strips (PNG) of the worst errors of each class into this folder, with an
+    /// `index.csv` listing them.
+    #[arg(long)]
+    plots: Option<PathBuf>,
+    /// Strips per class with `--plots`.
+    #[arg(long, default_value_t = 3)]
+    plots_per_class: usize,
     /// Bootstrap replicates (records resampled with replacement).
     #[arg(long, default_value_t = 200)]
     bootstrap: usize,
@@ -100,7 +110,7 @@ pub(super) fn run(args: EvaluateArgs) -> anyhow::Result<Outcome> {
             model.manifest.labels
         );
     }
-    let (_, mut adc) = load_task_data(
+    let (dataset, mut adc) = load_task_data(
         args.task,
         &args.data,
         model.manifest.input.fs,
@@ -140,49 +150,27 @@ pub(super) fn run(args: EvaluateArgs) -> anyhow::Result<Outcome> {
         );
     }
     // Every example of the records given, whatever split the task puts them in.
-    for r in &mut adc.records {
-        r.split = Split::Test;
-    }
-    let raw = adc
-        .raw_examples(Split::Test, &model.manifest.candidate.preprocessing)
-        .context("cutting the examples")?;
+    let answered = answer_all(&model, &mut adc, args.precision)?;
+    let raw = &answered.raw;
     if raw.n == 0 {
         bail!("{}: no example of task {}", args.data, args.task);
     }
-    if raw.leads != model.manifest.input.leads {
-        bail!(
-            "the data has {} leads, the model takes {}",
-            raw.leads,
-            model.manifest.input.leads
-        );
-    }
-    let windows: Vec<&[f32]> = (0..raw.n).map(|i| raw.window(i)).collect();
-    let sides: Vec<&[f32]> = (0..raw.n).map(|i| raw.side_of(i)).collect();
-    let window_probs: Vec<Vec<f32>> = match args.precision {
-        Precision::F32 => model.predict_f32(&windows, &sides)?,
-        Precision::Int8 => windows
-            .iter()
-            .zip(&sides)
-            .map(|(w, s)| model.predict_int8(w, s))
-            .collect::<anyhow::Result<_>>()?,
-    };
-    // Each example's probabilities: the mean of its windows'; its record and first window.
     let n_groups = raw.group_targets.len();
     let width = model.manifest.labels.len();
-    let probs = raw.group_probabilities(&window_probs);
-    let mut group_record = vec![String::new(); n_groups];
-    let mut group_start = vec![0isize; n_groups];
-    for (i, &g) in raw.groups.iter().enumerate().rev() {
-        group_record[g] = raw.origins[i].0.clone();
-        group_start[g] = raw.origins[i].1;
-    }
+    let probs = &answered.probabilities;
+    let group_record: Vec<String> = answered
+        .group_origin
+        .iter()
+        .map(|(r, _)| r.clone())
+        .collect();
+    let group_start: Vec<isize> = answered.group_origin.iter().map(|(_, s)| *s).collect();
     let thresholds =
         (!model.manifest.thresholds.is_empty()).then_some(&model.manifest.thresholds[..]);
     let truth = match &raw.group_targets {
         Targets::Classes(c) => Truth::Classes(c),
         Targets::Labels(l) => Truth::Labels(l),
     };
-    let m = task_metrics(args.task, &probs, truth, thresholds);
+    let m = task_metrics(args.task, probs, truth, thresholds);
 
     // Bootstrap over records.
     let mut records: Vec<String> = group_record.clone();
@@ -287,6 +275,14 @@ pub(super) fn run(args: EvaluateArgs) -> anyhow::Result<Outcome> {
         }
         w.flush()?;
     }
+    if let Some(dir) = &args.plots {
+        let answers = answered.answers(&model, adc.fs_hz)?;
+        let written = plot_worst_errors(dir, &model, &dataset, &answers, args.plots_per_class)?;
+        eprintln!(
+            "wrote {written} strips of the worst errors to {}",
+            dir.display()
+        );
+    }
     let mut metrics = BTreeMap::new();
     metrics.insert(m.primary_name.clone(), Some(m.primary));
     metrics.insert("accuracy".to_string(), Some(m.accuracy));
@@ -356,4 +352,86 @@ pub(super) fn run(args: EvaluateArgs) -> anyhow::Result<Outcome> {
         print_stdout(&out)?;
     }
     Ok(Outcome::Success)
+}
+
+/// Writes a strip of each of the worst errors of each class into `dir`, and `index.csv`
+/// (class, record, place, truth, decision, file); returns how many strips it wrote.
+fn plot_worst_errors(
+    dir: &Path,
+    model: &LoadedModel,
+    dataset: &Dataset,
+    answers: &[Answer],
+    per_class: usize,
+) -> anyhow::Result<usize> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let labels = &model.manifest.labels;
+    let worst = worst_errors(answers, labels, model.manifest.multi_label(), per_class);
+    let index_path = dir.join("index.csv");
+    let mut index = csv::Writer::from_path(&index_path)
+        .with_context(|| format!("cannot write {}", index_path.display()))?;
+    index.write_record(["class", "record", "seconds", "true", "predicted", "file"])?;
+    let beats = matches!(
+        model.manifest.candidate.preprocessing.window,
+        Window::Beat { .. }
+    );
+    for (rank, (class, error)) in worst.iter().enumerate() {
+        let Some(task_record) = dataset.records.iter().find(|r| r.record.id == error.record) else {
+            continue;
+        };
+        let record = &task_record.record;
+        // Beats carry their true class above the paper; windows show it in their band.
+        let truths: Vec<(f64, String)> = if beats {
+            task_record
+                .examples
+                .iter()
+                .map(|e| {
+                    (
+                        e.position as f64 / record.fs,
+                        target_name(&e.target, labels),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let same_record: Vec<&Answer> = answers
+            .iter()
+            .filter(|a| a.record == error.record)
+            .collect();
+        let strip = error_strip(record, &truths, &same_record, error, class);
+        let at = match error.place {
+            Place::Beat(t) | Place::Span(t, _) => t,
+        };
+        let safe_class: String = class
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let file = format!("{:02}-{safe_class}-{}-{at:.1}s.png", rank + 1, error.record);
+        write_strip(&strip, &dir.join(&file))?;
+        index.write_record([
+            class.as_str(),
+            error.record.as_str(),
+            &format!("{at:.3}"),
+            &error.truth.join(";"),
+            &error.predicted.join(";"),
+            &file,
+        ])?;
+    }
+    index
+        .flush()
+        .with_context(|| format!("cannot write {}", index_path.display()))?;
+    Ok(worst.len())
+}
+
+fn target_name(target: &Target, labels: &[String]) -> String {
+    match target {
+        Target::Class(c) => labels.get(*c).cloned().unwrap_or_default(),
+        Target::Labels(on) => labels
+            .iter()
+            .zip(on)
+            .filter(|(_, &o)| o)
+            .map(|(l, _)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("+"),
+    }
 }

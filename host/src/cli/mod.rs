@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 the command ran and a check failed; 2 bad input or an error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod answers;
 mod bench;
 mod calibrate;
 mod data;

@@ -3,8 +3,10 @@
 //! The paper is drawn at the standard 25 mm/s and 10 mm/mV: a thin line every millimetre
 //! (40 ms, 0.1 mV), a thick one every 5 mm. Each lead gets a 30 mm band, its trace centred on
 //! the window's median; beat annotations are written above the first band and rhythm episodes
-//! (the aux notes of `+` annotations) drawn as labelled bands above them. Predictions of a
-//! model are not drawn yet.
+//! (the aux notes of `+` annotations) drawn as labelled bands above them. With `--model`, the
+//! model's decision for each beat (beat tasks) or window (window and recording tasks) is
+//! written below the paper, green where it is the task's truth and red where it is not: the
+//! reference above the trace, the model below it.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -15,9 +17,14 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use super::answers::{answer_all, Answer, Place};
+use super::model::Precision;
+use super::search::load_task_data;
 use super::Outcome;
+use crate::data::signal::EcgRecord;
 use crate::data::wfdb::record::read_annotations;
 use crate::data::wfdb::{Annotation, AnnotationCode, WfdbRecord};
+use crate::export::load;
 
 /// The font text is drawn with, compiled in so that PNG output needs no system font.
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-ascii.ttf");
@@ -48,6 +55,10 @@ pub(super) struct StripArgs {
     /// Leads to draw, by name (`MLII,V5`); all leads when absent.
     #[arg(long)]
     leads: Option<String>,
+    /// A model folder: its decision for each beat or window of the strip is drawn below it,
+    /// against the truth of the model's task.
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// The file to write: `.svg` or `.png`.
     #[arg(long)]
     out: PathBuf,
@@ -59,13 +70,22 @@ const PX_PER_MM: f64 = 4.0;
 const MM_PER_S: f64 = 25.0;
 const MM_PER_MV: f64 = 10.0;
 /// Height of one lead's band, and the margins, in millimetres.
+/// The smallest band: 3 mV at 10 mm/mV. A band grows by 5 mm steps, up to [`MAX_BAND_MM`],
+/// until its lead's trace fits unclipped at the standard gain.
 const BAND_MM: f64 = 30.0;
+const MAX_BAND_MM: f64 = 80.0;
+/// Where in its band a lead's median sits: QRS complexes rise further than they fall.
+const MEDIAN_AT: f64 = 0.62;
 const LEFT_MM: f64 = 15.0;
 const TOP_MM: f64 = 22.0;
 const BOTTOM_MM: f64 = 10.0;
+/// Height of one row of model decisions below the time axis.
+const DECISION_ROW_MM: f64 = 9.0;
+/// Rows that overlapping window decisions are spread over.
+const DECISION_ROWS: usize = 3;
 
 /// Everything one strip shows, in physical units and seconds.
-struct Strip {
+pub(super) struct Strip {
     title: String,
     from_s: f64,
     seconds: f64,
@@ -75,6 +95,37 @@ struct Strip {
     marks: Vec<(f64, String)>,
     /// (start, end, rhythm) of rhythm episodes overlapping the strip.
     rhythms: Vec<(f64, f64, String)>,
+    /// A model's decisions on the strip, if a model was given.
+    decisions: Vec<Decision>,
+    /// A place to shade (the error a strip of `evaluate --plots` is about).
+    highlight: Option<Place>,
+}
+
+/// A model's decision for one example, as drawn.
+pub(super) struct Decision {
+    place: Place,
+    /// The decision, and for a wrong one the truth.
+    predicted: String,
+    truth: String,
+    correct: bool,
+}
+
+impl Decision {
+    pub(super) fn of(answer: &Answer) -> Decision {
+        let join = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join("+")
+            }
+        };
+        Decision {
+            place: answer.place,
+            predicted: join(&answer.predicted),
+            truth: join(&answer.truth),
+            correct: answer.correct(),
+        }
+    }
 }
 
 pub(super) fn run(args: StripArgs) -> anyhow::Result<Outcome> {
@@ -93,33 +144,129 @@ pub(super) fn run(args: StripArgs) -> anyhow::Result<Outcome> {
     } else {
         Vec::new()
     };
-    let strip = build_strip(&record, &annotations, &args)?;
+    let mut strip = build_strip(&record, &annotations, &args)?;
+    if let Some(dir) = &args.model {
+        strip.decisions = record_decisions(dir, &header)?
+            .into_iter()
+            .filter(|d| overlaps(d.place, strip.from_s, strip.from_s + strip.seconds))
+            .collect();
+        strip.title += &format!("  model {}", dir.display());
+    }
+    write_strip(&strip, &args.out)?;
+    Ok(Outcome::Success)
+}
+
+/// The decisions of the model in `dir` on every example of its task in one record.
+fn record_decisions(dir: &Path, header: &Path) -> anyhow::Result<Vec<Decision>> {
+    let model = load(dir)?;
+    let task = model.manifest.task_kind()?;
+    let record = header.display().to_string();
+    let (_, mut adc) = load_task_data(task, &record, model.manifest.input.fs, 0, None)
+        .with_context(|| format!("{record}: reading it for task {task} of {}", dir.display()))?;
+    let answered = answer_all(&model, &mut adc, Precision::F32)?;
+    let answers = answered.answers(&model, adc.fs_hz)?;
+    Ok(answers.iter().map(Decision::of).collect())
+}
+
+fn overlaps(place: Place, from: f64, to: f64) -> bool {
+    match place {
+        Place::Beat(t) => (from..to).contains(&t),
+        Place::Span(s, e) => e > from && s < to,
+    }
+}
+
+/// Writes `strip` as SVG or PNG, by `out`'s extension.
+pub(super) fn write_strip(strip: &Strip, out: &Path) -> anyhow::Result<()> {
     register_font()?;
-    let (w, h) = size_px(&strip);
-    let extension = args.out.extension().and_then(|e| e.to_str());
+    let (w, h) = size_px(strip);
+    let extension = out.extension().and_then(|e| e.to_str());
     match extension {
         Some("svg") => {
-            let root = SVGBackend::new(&args.out, (w, h)).into_drawing_area();
-            draw(&root, &strip)?;
+            let root = SVGBackend::new(out, (w, h)).into_drawing_area();
+            draw(&root, strip)?;
             root.present()
-                .map_err(|e| anyhow!("{}: {e}", args.out.display()))?;
+                .map_err(|e| anyhow!("{}: {e}", out.display()))?;
         }
         Some("png") => {
             let mut pixels = vec![255u8; w as usize * h as usize * 3];
             {
                 let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
-                draw(&root, &strip)?;
+                draw(&root, strip)?;
                 root.present()
                     .map_err(|e| anyhow!("drawing the strip: {e}"))?;
             }
-            write_png(&args.out, w, h, &pixels)?;
+            write_png(out, w, h, &pixels)?;
         }
-        _ => bail!(
-            "{}: the strip is written as .svg or .png",
-            args.out.display()
-        ),
+        _ => bail!("{}: the strip is written as .svg or .png", out.display()),
     }
-    Ok(Outcome::Success)
+    Ok(())
+}
+
+/// A strip of a task's record (all its task leads, at the record's rate) around one example
+/// the model got wrong: the task's truth for each example above the paper, every decision of
+/// the model on the strip below it, the error shaded.
+pub(super) fn error_strip(
+    record: &EcgRecord,
+    truths: &[(f64, String)],
+    answers: &[&Answer],
+    error: &Answer,
+    class: &str,
+) -> Strip {
+    let duration = record.n_samples() as f64 / record.fs;
+    // A beat gets 6 s around it; a window or recording its span, at most 30 s.
+    let (from, seconds) = match error.place {
+        Place::Beat(t) => ((t - 3.0).max(0.0), 6.0),
+        Place::Span(s, e) => (s.max(0.0), (e - s).clamp(1.0, 30.0)),
+    };
+    let seconds = seconds.min(duration - from).max(0.0);
+    let end = from + seconds;
+    let first = (from * record.fs).floor() as usize;
+    let last = ((end * record.fs).ceil() as usize).min(record.n_samples());
+    let leads = record
+        .leads
+        .iter()
+        .map(|lead| {
+            let scale = if matches!(lead.units.as_str(), "uV" | "µV") {
+                1e-3
+            } else {
+                1.0
+            };
+            let values = lead.samples[first.min(last)..last]
+                .iter()
+                .map(|v| v * scale)
+                .collect();
+            (
+                lead.name.clone(),
+                lead.units.clone(),
+                record.fs,
+                first as f64 / record.fs,
+                values,
+            )
+        })
+        .collect();
+    Strip {
+        title: format!(
+            "{}  {from:.2}-{end:.2} s  error on {class}: true {}, model {}",
+            record.id,
+            Decision::of(error).truth,
+            Decision::of(error).predicted
+        ),
+        from_s: from,
+        seconds,
+        leads,
+        marks: truths
+            .iter()
+            .filter(|(t, _)| (from..end).contains(t))
+            .cloned()
+            .collect(),
+        rhythms: Vec::new(),
+        decisions: answers
+            .iter()
+            .filter(|a| overlaps(a.place, from, end))
+            .map(|a| Decision::of(a))
+            .collect(),
+        highlight: Some(error.place),
+    }
 }
 
 fn build_strip(
@@ -209,12 +356,55 @@ fn build_strip(
         leads,
         marks,
         rhythms,
+        decisions: Vec::new(),
+        highlight: None,
     })
+}
+
+/// Rows of decisions below the time axis: one for beats, up to [`DECISION_ROWS`] for windows.
+fn decision_rows(strip: &Strip) -> f64 {
+    strip
+        .decisions
+        .iter()
+        .map(|d| match d.place {
+            Place::Beat(_) => 1.5,
+            Place::Span(..) => DECISION_ROWS as f64,
+        })
+        .fold(0.0, f64::max)
+}
+
+/// The median of a lead's valid values.
+fn median(values: &[f32]) -> f32 {
+    let mut finite: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    finite.sort_by(|a, b| a.total_cmp(b));
+    finite.get(finite.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The band height every lead of the strip fits in (mm), at least [`BAND_MM`].
+fn band_mm(strip: &Strip) -> f64 {
+    let mut need = BAND_MM;
+    for (_, _, _, _, values) in &strip.leads {
+        let m = median(values);
+        for v in values.iter().filter(|v| v.is_finite()) {
+            let mm = f64::from(v - m) * MM_PER_MV;
+            // 2 mm of margin at either edge.
+            let span = if mm > 0.0 {
+                (mm + 2.0) / MEDIAN_AT
+            } else {
+                (2.0 - mm) / (1.0 - MEDIAN_AT)
+            };
+            need = need.max(span);
+        }
+    }
+    ((need / 5.0).ceil() * 5.0).min(MAX_BAND_MM)
 }
 
 fn size_px(strip: &Strip) -> (u32, u32) {
     let w_mm = LEFT_MM + strip.seconds * MM_PER_S + 5.0;
-    let h_mm = TOP_MM + BAND_MM * strip.leads.len() as f64 + BOTTOM_MM;
+    let h_mm = TOP_MM
+        + band_mm(strip) * strip.leads.len() as f64
+        + BOTTOM_MM
+        + DECISION_ROW_MM * decision_rows(strip);
     (
         (w_mm * PX_PER_MM).ceil() as u32,
         (h_mm * PX_PER_MM).ceil() as u32,
@@ -232,7 +422,8 @@ where
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the strip: {e}");
     root.fill(&WHITE).map_err(e)?;
     let paper_w = strip.seconds * MM_PER_S;
-    let paper_h = BAND_MM * strip.leads.len() as f64;
+    let band = band_mm(strip);
+    let paper_h = band * strip.leads.len() as f64;
     let (x0, y0) = (LEFT_MM, TOP_MM);
     let minor = RGBColor(250, 200, 200);
     let major = RGBColor(230, 120, 120);
@@ -311,13 +502,25 @@ where
         ))
         .map_err(e)?;
     }
+    let strip_end = strip.from_s + strip.seconds;
+    if let Some(place) = strip.highlight {
+        let (s, t) = match place {
+            Place::Beat(t) => (t - 0.35, t + 0.35),
+            Place::Span(s, t) => (s, t),
+        };
+        root.draw(&Rectangle::new(
+            [
+                (x_of(s.max(strip.from_s)), px(y0)),
+                (x_of(t.min(strip_end)), px(y0 + paper_h)),
+            ],
+            RGBColor(255, 220, 0).mix(0.25).filled(),
+        ))
+        .map_err(e)?;
+    }
     // Leads.
     for (k, (label, units, rate, t0, values)) in strip.leads.iter().enumerate() {
-        // The median sits below the band's middle: QRS complexes rise further than they fall.
-        let centre = y0 + BAND_MM * (k as f64 + 0.62);
-        let mut finite: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        finite.sort_by(|a, b| a.total_cmp(b));
-        let median = finite.get(finite.len() / 2).copied().unwrap_or(0.0);
+        let centre = y0 + band * (k as f64 + MEDIAN_AT);
+        let median = median(values);
         root.draw(&Text::new(
             label.clone(),
             (px(1.0), px(centre - 3.0)),
@@ -330,7 +533,7 @@ where
             font(2.5),
         ))
         .map_err(e)?;
-        let clamp = |y: f64| y.clamp(y0 + BAND_MM * k as f64, y0 + BAND_MM * (k as f64 + 1.0));
+        let clamp = |y: f64| y.clamp(y0 + band * k as f64, y0 + band * (k as f64 + 1.0));
         let mut run: Vec<(i32, i32)> = Vec::new();
         let flush = |run: &mut Vec<(i32, i32)>| -> anyhow::Result<()> {
             if run.len() > 1 {
@@ -366,7 +569,101 @@ where
         ))
         .map_err(e)?;
     }
+    draw_decisions(root, strip, y0 + paper_h + BOTTOM_MM - 2.0)
+}
+
+/// The model's decisions, in rows from `top` (mm) down: for beats the decided class under each
+/// beat (and the truth under a wrong one), for windows a band over each window's span.
+fn draw_decisions<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    strip: &Strip,
+    top: f64,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    if strip.decisions.is_empty() {
+        return Ok(());
+    }
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the strip: {e}");
+    let font = |size: f64| ("sans-serif", size * PX_PER_MM).into_font();
+    let x_of = |t: f64| px(LEFT_MM + (t - strip.from_s) * MM_PER_S);
+    let right = RGBColor(0, 140, 60);
+    let wrong = RGBColor(210, 0, 0);
+    let strip_end = strip.from_s + strip.seconds;
+    root.draw(&Text::new("model", (px(1.0), px(top + 1.5)), font(3.0)))
+        .map_err(e)?;
+    let legend = match strip.decisions.first().map(|d| d.place) {
+        Some(Place::Beat(_)) => {
+            "model below: green agrees with the truth, red does not (truth under it)"
+        }
+        _ => "model below: green agrees with the truth, red does not (truth in brackets)",
+    };
+    root.draw(&Text::new(
+        legend,
+        (px(LEFT_MM), px(4.5)),
+        font(2.6).color(&RGBColor(90, 90, 90)),
+    ))
+    .map_err(e)?;
+    // Window rows: each band goes to the first row free at its start.
+    let mut row_end = [f64::NEG_INFINITY; DECISION_ROWS];
+    let mut spans: Vec<&Decision> = strip.decisions.iter().collect();
+    spans.sort_by(|a, b| start_of(a.place).total_cmp(&start_of(b.place)));
+    for (k, d) in spans.into_iter().enumerate() {
+        let color = if d.correct { right } else { wrong };
+        match d.place {
+            Place::Beat(t) => {
+                let x = x_of(t);
+                root.draw(&Text::new(
+                    d.predicted.clone(),
+                    (x - px(0.8), px(top + 1.0)),
+                    font(3.2).color(&color),
+                ))
+                .map_err(e)?;
+                if !d.correct {
+                    root.draw(&Text::new(
+                        d.truth.clone(),
+                        (x - px(0.8), px(top + 5.0)),
+                        font(2.6).color(&RGBColor(90, 90, 90)),
+                    ))
+                    .map_err(e)?;
+                }
+            }
+            Place::Span(s, t) => {
+                let row = row_end
+                    .iter()
+                    .position(|&end| end <= s + 1e-9)
+                    .unwrap_or(k % DECISION_ROWS);
+                row_end[row] = t;
+                let y = top + DECISION_ROW_MM * row as f64;
+                let (xs, xt) = (x_of(s.max(strip.from_s)), x_of(t.min(strip_end)));
+                root.draw(&Rectangle::new(
+                    [(xs, px(y + 0.5)), (xt, px(y + DECISION_ROW_MM - 1.0))],
+                    color.mix(0.3).filled(),
+                ))
+                .map_err(e)?;
+                let text = if d.correct {
+                    d.predicted.clone()
+                } else {
+                    format!("{} (true {})", d.predicted, d.truth)
+                };
+                root.draw(&Text::new(
+                    text,
+                    (xs + px(0.8), px(y + 1.5)),
+                    font(3.0).color(&color),
+                ))
+                .map_err(e)?;
+            }
+        }
+    }
     Ok(())
+}
+
+fn start_of(place: Place) -> f64 {
+    match place {
+        Place::Beat(t) => t,
+        Place::Span(s, _) => s,
+    }
 }
 
 /// Writes RGB pixels as a PNG file.
