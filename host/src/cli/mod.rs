@@ -15,6 +15,7 @@ pub mod json;
 mod model;
 mod plot;
 mod profiles;
+mod scale;
 mod search;
 mod strip;
 
@@ -61,6 +62,9 @@ enum Command {
     /// Benchmarks: child training speed against PyTorch.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Grow one network into a family by compound scaling: the largest member that fits each
+    /// profile, trained, exported and verified.
+    Scale(scale::ScaleArgs),
     /// Draw a CSV's rows as a quality-against-latency scatter (SVG), one colour per group.
     Plot(plot::PlotArgs),
 }
@@ -90,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Estimate(args) => estimate::run(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Scale(args) => scale::run(args),
         Command::Bench(command) => bench::run(command),
     };
     match result {

@@ -227,23 +227,23 @@ pub(super) struct VerifyArgs {
 
 /// The quality the int8 model keeps.
 #[derive(Debug, Clone, Serialize)]
-struct QualityCheck {
-    metric: String,
+pub(super) struct QualityCheck {
+    pub(super) metric: String,
     examples: usize,
     f32: f64,
-    int8: f64,
-    loss: f64,
+    pub(super) int8: f64,
+    pub(super) loss: f64,
     ok: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-struct VerifyJson {
+pub(super) struct VerifyJson {
     model: String,
     source: String,
     #[serde(flatten)]
     equivalence: VerifyReport,
-    quality: Option<QualityCheck>,
-    passed: bool,
+    pub(super) quality: Option<QualityCheck>,
+    pub(super) passed: bool,
 }
 
 /// Evenly spaced indices, at most `n` of `total`.
@@ -313,44 +313,68 @@ fn synthetic_windows(model: &LoadedModel, n: usize) -> anyhow::Result<WindowsAnd
     Ok((windows, sides))
 }
 
-pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
-    let model = load(&args.model_dir)?;
+/// Synthetic windows generated for `verify --data synthetic`: enough that the validation split
+/// (about 300 windows) measures the int8 quality loss to well under [`MAX_QUALITY_LOSS`]'s
+/// size, where 600 windows (85 validation windows) made it a coin toss for weak models.
+const VERIFY_SYNTHETIC_WINDOWS: usize = 2000;
+
+/// Checks that the model folder `dir`'s files compute the same thing (tract, candle, int8) on
+/// `windows` windows of `data` (synthetic windows without data), and what quality the int8
+/// model keeps.
+pub(super) fn verify_model(
+    dir: &Path,
+    data: Option<&str>,
+    windows: usize,
+) -> anyhow::Result<VerifyJson> {
+    let model = load(dir)?;
     let task = model.manifest.task_kind()?;
-    let data = match (&args.data, task) {
-        (Some(d), _) => Some(d.clone()),
+    let data = match (data, task) {
+        (Some(d), _) => Some(d.to_string()),
         (None, TaskKind::Synthetic) => Some("synthetic".to_string()),
         (None, _) => None,
     };
     let (report, quality_check, source) = match data {
         Some(data) => {
-            let (_, adc) = load_task_data(task, &data, model.manifest.input.fs, 600, None)?;
+            let (_, adc) = load_task_data(
+                task,
+                &data,
+                model.manifest.input.fs,
+                VERIFY_SYNTHETIC_WINDOWS,
+                None,
+            )?;
             let raw = validation_windows(&adc, &model)?;
-            let picked = spread(raw.n, args.windows);
+            let picked = spread(raw.n, windows);
             let windows = Windows {
                 windows: picked.iter().map(|&i| raw.window(i)).collect(),
                 sides: picked.iter().map(|&i| raw.side_of(i)).collect(),
             };
-            let report = check_equivalence(&args.model_dir, &model, &windows)?;
+            let report = check_equivalence(dir, &model, &windows)?;
             (report, Some(quality(&model, task, &raw)?), data)
         }
         None => {
-            let (windows, sides) = synthetic_windows(&model, args.windows)?;
+            let (windows, sides) = synthetic_windows(&model, windows)?;
             let view = Windows {
                 windows: windows.iter().map(Vec::as_slice).collect(),
                 sides: sides.iter().map(Vec::as_slice).collect(),
             };
-            let report = check_equivalence(&args.model_dir, &model, &view)?;
+            let report = check_equivalence(dir, &model, &view)?;
             (report, None, "synthetic windows".to_string())
         }
     };
     let passed = report.f32_ok && report.int8_ok && quality_check.as_ref().is_none_or(|q| q.ok);
     let json = VerifyJson {
-        model: args.model_dir.display().to_string(),
+        model: dir.display().to_string(),
         source,
         equivalence: report,
         quality: quality_check,
         passed,
     };
+    Ok(json)
+}
+
+pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
+    let json = verify_model(&args.model_dir, args.data.as_deref(), args.windows)?;
+    let passed = json.passed;
     if args.json {
         print_stdout(&(serde_json::to_string_pretty(&json)? + "\n"))?;
     } else {
@@ -389,7 +413,13 @@ pub(super) fn evaluation_windows(
     };
     match data {
         Some(data) => {
-            let (_, adc) = load_task_data(task, &data, model.manifest.input.fs, 600, None)?;
+            let (_, adc) = load_task_data(
+                task,
+                &data,
+                model.manifest.input.fs,
+                VERIFY_SYNTHETIC_WINDOWS,
+                None,
+            )?;
             let preprocessing = &model.manifest.candidate.preprocessing;
             let mut out = EvaluationWindows {
                 windows: Vec::new(),

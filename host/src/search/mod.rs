@@ -10,6 +10,7 @@ pub mod random;
 pub mod reward;
 pub mod rl;
 pub mod run;
+pub mod scale;
 pub mod smbo;
 pub mod strategy;
 #[cfg(test)]
