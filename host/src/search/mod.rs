@@ -4,6 +4,7 @@
 //! [`RlController`] (an LSTM controller trained with REINFORCE) and [`Smbo`] (a random-forest
 //! surrogate with expected improvement).
 
+pub mod darts;
 pub mod enas;
 pub mod evolution;
 pub mod random;
