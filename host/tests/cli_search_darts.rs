@@ -31,7 +31,7 @@ fn darts_search_records_trials_and_its_choice_fits_the_profile() {
                 "skip": [false, true],
                 "pool": ["max2"]
             },
-            "head": {"hidden": [null], "outputs": 4, "output": "softmax"}
+            "head": {"hidden": [null], "outputs": 6, "output": "softmax"}
         }
     });
     std::fs::write(&space_path, space.to_string()).expect("space file");
