@@ -15,13 +15,20 @@ use crate::cost::Profile;
 use crate::data::tasks::{self, LeadSet, LoadOptions, Split, TaskKind};
 use crate::export::{varmap_tensors, ExportInput};
 use crate::pipeline::AdcDataset;
+use crate::search::darts::{
+    collapse, discretise, BlockProbabilities, CostTables, DartsConfig, DartsStrategy, Discrete,
+    Relaxation,
+};
 use crate::search::enas::{train_supernet, EnasConfig, EnasStrategy, Ranked};
 use crate::search::{
     best_trial, pareto_front, run_search, RewardConfig, RlConfig, RlController, SearchConfig,
     Strategy,
 };
-use crate::space::{Candidate, SearchSpace, TaskShape, WindowKind, WindowSpace, RR_SIDE_INPUTS};
+use crate::space::{
+    Candidate, Pool, SearchSpace, TaskShape, WindowKind, WindowSpace, RR_SIDE_INPUTS,
+};
 use crate::store::{RunInfo, SqliteStore, TrialRecord};
+use crate::train::darts::{RelaxedNet, RelaxedTrainer};
 use crate::train::supernet::SupernetEvaluator;
 use crate::train::{ChildEvaluator, TrainConfig, TrainedChild};
 
@@ -38,6 +45,8 @@ pub(super) enum StrategyName {
     Evolution,
     /// A random-forest surrogate with expected improvement (SMBO).
     Smbo,
+    /// Differentiable, hardware-aware search (DARTS with the expected latency in the loss).
+    Darts,
 }
 
 impl StrategyName {
@@ -48,6 +57,7 @@ impl StrategyName {
             StrategyName::Random => "random",
             StrategyName::Evolution => "evolution",
             StrategyName::Smbo => "smbo",
+            StrategyName::Darts => "darts",
         }
     }
 }
@@ -85,6 +95,22 @@ pub(super) struct SearchArgs {
     /// `enas`: shared-weight steps (one sampled child, one minibatch) per supernet epoch.
     #[arg(long, default_value_t = 50)]
     enas_steps: usize,
+    /// `darts`: epochs of alternating weight and architecture steps.
+    #[arg(long, default_value_t = 10)]
+    darts_epochs: usize,
+    /// `darts`: weight steps (and as many architecture steps) per epoch.
+    #[arg(long, default_value_t = 30)]
+    darts_steps: usize,
+    /// `darts`: weight of the expected latency (relative to the profile's budget) in the
+    /// architecture loss.
+    #[arg(long, default_value_t = 0.1)]
+    darts_lambda: f64,
+    /// `darts`: blocks of the relaxed network (the nearest depth the space offers).
+    #[arg(long, default_value_t = 4)]
+    darts_blocks: usize,
+    /// `darts`: most blocks with a shortcut, as a share of the blocks (the collapse guard).
+    #[arg(long, default_value_t = 0.5)]
+    darts_max_skip_share: f64,
     /// Where children train.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -264,6 +290,148 @@ fn enas_strategy(
     Ok(EnasStrategy::new(&saved.ranked, controller))
 }
 
+/// What the relaxed phase leaves in the run folder (`darts.json`), so that a resumed search
+/// retrains without searching again.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct DartsSaved {
+    config: DartsConfig,
+    relaxation: Relaxation,
+    probabilities: Vec<BlockProbabilities>,
+    discrete: Discrete,
+}
+
+/// The `darts` strategy: the relaxed phase (or its saved result), then its discrete network.
+fn darts_strategy(
+    args: &SearchArgs,
+    space: &SearchSpace,
+    adc: &AdcDataset,
+    class_weights: &[f32],
+    profile: &Profile,
+    config: &SearchConfig,
+    device: &candle_core::Device,
+) -> anyhow::Result<DartsStrategy> {
+    let saved_path = args.out.join("darts.json");
+    if saved_path.exists() {
+        let text = std::fs::read_to_string(&saved_path)
+            .with_context(|| format!("cannot read {}", saved_path.display()))?;
+        let saved: DartsSaved = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a saved relaxed phase", saved_path.display()))?;
+        eprintln!(
+            "darts: the relaxed phase is done ({}); retraining",
+            saved_path.display()
+        );
+        return Ok(DartsStrategy::new(
+            saved.relaxation,
+            saved.probabilities,
+            saved.config.max_skip_share,
+            saved.discrete.candidate,
+        ));
+    }
+    if !(0.0..=1.0).contains(&args.darts_max_skip_share) || !args.darts_lambda.is_finite() {
+        bail!("--darts-max-skip-share must be in [0, 1] and --darts-lambda finite");
+    }
+    let darts = DartsConfig {
+        blocks: args.darts_blocks,
+        epochs: args.darts_epochs,
+        steps_per_epoch: args.darts_steps,
+        lambda: args.darts_lambda,
+        max_skip_share: args.darts_max_skip_share,
+        ..DartsConfig::default()
+    };
+    let relaxation = Relaxation::new(space, darts.blocks)?;
+    let tables = CostTables::new(&relaxation, profile, config.leads)?;
+    let reference = &relaxation.reference;
+    let train = adc
+        .prepare(Split::Train, &reference.preprocessing)
+        .context("cutting the relaxed network's training windows")?;
+    let val = adc
+        .prepare(Split::Validation, &reference.preprocessing)
+        .context("cutting the relaxed network's validation windows")?;
+    let side_inputs = train.set.side_width;
+    let net = RelaxedNet::new(&relaxation, config.leads, side_inputs, args.seed, device)?;
+    let mut trainer = RelaxedTrainer::new(
+        net,
+        &train.set,
+        &val.set,
+        class_weights,
+        tables,
+        &darts,
+        TrainConfig::default().batch_size,
+        device,
+    )?;
+    let b = &reference.architecture.blocks;
+    eprintln!(
+        "darts: {} relaxed blocks of {} channels (width fixed to the largest; stride {}, pooling {:?} and preprocessing fixed); {} epochs of {} weight and architecture steps, lambda {}",
+        b.len(),
+        b.first().map_or(0, |b| b.channels),
+        b.first().map_or(1, |b| b.stride),
+        b.first().map_or(Pool::None, |b| b.pool),
+        darts.epochs,
+        darts.steps_per_epoch,
+        darts.lambda
+    );
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(args.seed ^ 0xda27);
+    let mut stopped_early = false;
+    for epoch in 0..darts.epochs {
+        let e = trainer.epoch(darts.steps_per_epoch, &mut rng)?;
+        let c = collapse(&relaxation, &trainer.probabilities()?, darts.max_skip_share);
+        eprintln!(
+            "darts epoch {epoch:>2}  train loss {:.4}  val loss {:.4}  E[latency] {:.2} ms  E[flash] {:.0} B  E[SRAM] {:.0} B  alpha entropy {:.3}  shortcut share {:.2}",
+            e.train_loss, e.val_loss, e.expected_latency_ms, e.expected_flash_bytes, e.expected_sram_bytes, c.entropy, c.skip_share
+        );
+        if c.collapsed {
+            // DARTS+ (Liang et al. 2019): stop before shortcuts take over.
+            eprintln!(
+                "darts: collapse guard: {:.0}% of blocks prefer the shortcut, above the cap of {:.0}%; stopping the relaxed phase early",
+                100.0 * c.skip_share,
+                100.0 * darts.max_skip_share
+            );
+            stopped_early = true;
+            break;
+        }
+    }
+    let probabilities = trainer.probabilities()?;
+    let c = collapse(&relaxation, &probabilities, darts.max_skip_share);
+    let fits = |candidate: &Candidate| {
+        crate::search::enas::feasible_latency(candidate, profile, config).is_some()
+    };
+    let discrete = discretise(&relaxation, &probabilities, darts.max_skip_share, &fits)?;
+    eprintln!(
+        "darts: collapse check: shortcut share {:.2}, alpha entropy {:.3}: {}",
+        c.skip_share,
+        c.entropy,
+        if c.collapsed || stopped_early || discrete.skips_removed > 0 {
+            format!(
+                "collapse towards shortcuts detected; {} shortcut(s) removed by the cap",
+                discrete.skips_removed
+            )
+        } else {
+            "no collapse".to_string()
+        }
+    );
+    if discrete.fell_back {
+        eprintln!("darts: the most likely network breaks the device's hard limits; the most likely feasible one is used instead");
+    }
+    if discrete.infeasible {
+        eprintln!("darts: no feasible network found near the learnt choices; the most likely one is proposed and will be recorded as too big");
+    }
+    eprintln!("darts: discrete network {}", discrete.candidate.describe());
+    let saved = DartsSaved {
+        config: darts,
+        relaxation,
+        probabilities,
+        discrete,
+    };
+    std::fs::write(&saved_path, serde_json::to_string(&saved)? + "\n")
+        .with_context(|| format!("cannot write {}", saved_path.display()))?;
+    Ok(DartsStrategy::new(
+        saved.relaxation,
+        saved.probabilities,
+        saved.config.max_skip_share,
+        saved.discrete.candidate,
+    ))
+}
+
 pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     let device = super::device::parse(&args.device)?;
     let profile =
@@ -354,6 +522,15 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     };
     let mut strategy: Box<dyn Strategy> = match args.strategy {
         StrategyName::Enas => Box::new(enas_strategy(
+            &args,
+            &space,
+            &adc,
+            &evaluator.class_weights,
+            &profile,
+            &config,
+            &evaluator.device,
+        )?),
+        StrategyName::Darts => Box::new(darts_strategy(
             &args,
             &space,
             &adc,

@@ -2,8 +2,10 @@
 //!
 //! Strategies: [`RandomSearch`] and [`RegularizedEvolution`] (the baselines) and
 //! [`RlController`] (an LSTM controller trained with REINFORCE) and [`Smbo`] (a random-forest
-//! surrogate with expected improvement).
+//! surrogate with expected improvement); [`enas`] and [`darts`] search on one supernet and hand
+//! their result to the same loop.
 
+pub mod darts;
 pub mod enas;
 pub mod evolution;
 pub mod random;

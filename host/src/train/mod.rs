@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod child;
+pub mod darts;
 pub mod fit;
 pub mod kernels;
 pub mod network;
