@@ -6,24 +6,14 @@
 
 mod common;
 
+use common::{ecgnas, run, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use ecgnas::data::resample::resample;
 use ecgnas::data::source::{load, RecordSource};
-
-fn ecgnas() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ecgnas"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("ecgnas runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// One small search on the CinC 2017 records, shared by the tests: its run folder, the data
 /// and the best trial's id.

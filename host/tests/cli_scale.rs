@@ -4,20 +4,11 @@
 
 #![allow(clippy::print_stderr)]
 
+mod common;
+
+use common::{ecgnas, run, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn ecgnas() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ecgnas"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("ecgnas runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn default_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/default")

@@ -2,13 +2,12 @@
 //! retraining the candidate gives the same weights and int8 model, and the generated Rust
 //! module the board binary builds is byte for byte the checked-in one.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn ecgnas() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ecgnas"))
-}
+use common::ecgnas;
 
 fn default_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/default")

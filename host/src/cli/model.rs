@@ -318,6 +318,28 @@ fn synthetic_windows(model: &LoadedModel, n: usize) -> anyhow::Result<WindowsAnd
 /// size, where 600 windows (85 validation windows) made it a coin toss for weak models.
 const VERIFY_SYNTHETIC_WINDOWS: usize = 2000;
 
+/// The data a model is checked on, with the name it was given: `data` when given, the
+/// generator for a model of the synthetic task without it, else none (synthetic windows).
+fn model_data(
+    model: &LoadedModel,
+    data: Option<&str>,
+) -> anyhow::Result<Option<(String, AdcDataset)>> {
+    let task = model.manifest.task_kind()?;
+    let data = match (data, task) {
+        (Some(d), _) => d.to_string(),
+        (None, TaskKind::Synthetic) => "synthetic".to_string(),
+        (None, _) => return Ok(None),
+    };
+    let (_, adc) = load_task_data(
+        task,
+        &data,
+        model.manifest.input.fs,
+        VERIFY_SYNTHETIC_WINDOWS,
+        None,
+    )?;
+    Ok(Some((data, adc)))
+}
+
 /// Checks that the model folder `dir`'s files compute the same thing (tract, candle, int8) on
 /// `windows` windows of `data` (synthetic windows without data), and what quality the int8
 /// model keeps.
@@ -328,20 +350,8 @@ pub(super) fn verify_model(
 ) -> anyhow::Result<VerifyJson> {
     let model = load(dir)?;
     let task = model.manifest.task_kind()?;
-    let data = match (data, task) {
-        (Some(d), _) => Some(d.to_string()),
-        (None, TaskKind::Synthetic) => Some("synthetic".to_string()),
-        (None, _) => None,
-    };
-    let (report, quality_check, source) = match data {
-        Some(data) => {
-            let (_, adc) = load_task_data(
-                task,
-                &data,
-                model.manifest.input.fs,
-                VERIFY_SYNTHETIC_WINDOWS,
-                None,
-            )?;
+    let (report, quality_check, source) = match model_data(&model, data)? {
+        Some((data, adc)) => {
             let raw = validation_windows(&adc, &model)?;
             let picked = spread(raw.n, windows);
             let windows = Windows {
@@ -405,21 +415,8 @@ pub(super) fn evaluation_windows(
     data: Option<&str>,
     n: usize,
 ) -> anyhow::Result<EvaluationWindows> {
-    let task = model.manifest.task_kind()?;
-    let data = match (data, task) {
-        (Some(d), _) => Some(d.to_string()),
-        (None, TaskKind::Synthetic) => Some("synthetic".to_string()),
-        (None, _) => None,
-    };
-    match data {
-        Some(data) => {
-            let (_, adc) = load_task_data(
-                task,
-                &data,
-                model.manifest.input.fs,
-                VERIFY_SYNTHETIC_WINDOWS,
-                None,
-            )?;
+    match model_data(model, data)? {
+        Some((data, adc)) => {
             let preprocessing = &model.manifest.candidate.preprocessing;
             let mut out = EvaluationWindows {
                 windows: Vec::new(),

@@ -153,18 +153,37 @@ impl Network {
         for block in &self.blocks {
             x = block.forward(&x)?;
         }
-        let mut h = ops::global_avg_pool(&x)?;
-        if self.side_inputs > 0 {
-            match side {
-                Some(s) => h = Tensor::cat(&[&h, s], 1)?,
-                None => candle_core::bail!("the network takes {} RR side inputs", self.side_inputs),
-            }
-        }
-        if let Some((w, b)) = &self.hidden {
-            h = ops::dense(&h, w, b)?.relu()?;
-        }
-        ops::dense(&h, &self.output.0, &self.output.1)
+        let hidden = self.hidden.as_ref().map(|(w, b)| (w, b));
+        head(
+            &x,
+            self.side_inputs,
+            side,
+            hidden,
+            (&self.output.0, &self.output.1),
+        )
     }
+}
+
+/// The head on the last block's output (B, C, L): global average pooling, the RR side inputs
+/// appended when the network takes them, an optional hidden ReLU layer, then the logits.
+pub(super) fn head(
+    x: &Tensor,
+    side_inputs: usize,
+    side: Option<&Tensor>,
+    hidden: Option<(&Tensor, &Tensor)>,
+    output: (&Tensor, &Tensor),
+) -> Result<Tensor> {
+    let mut h = ops::global_avg_pool(x)?;
+    if side_inputs > 0 {
+        match side {
+            Some(s) => h = Tensor::cat(&[&h, s], 1)?,
+            None => candle_core::bail!("the network takes {side_inputs} RR side inputs"),
+        }
+    }
+    if let Some((w, b)) = hidden {
+        h = ops::dense(&h, w, b)?.relu()?;
+    }
+    ops::dense(&h, output.0, output.1)
 }
 
 /// The activation as the kernels fuse it.
