@@ -203,6 +203,27 @@ struct EnasSaved {
     controller: serde_json::Value,
 }
 
+/// A one-shot strategy's finished phase saved in the run folder, if there is one, so that a
+/// resumed search does not search again.
+fn load_phase<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    phase: &str,
+) -> anyhow::Result<Option<T>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let saved = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a saved {phase} phase", path.display()))?;
+    Ok(Some(saved))
+}
+
+fn save_phase<T: Serialize>(path: &std::path::Path, saved: &T) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string(saved)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// The `enas` strategy: the supernet phase (or its saved result), then its ranking.
 fn enas_strategy(
     args: &SearchArgs,
@@ -221,11 +242,7 @@ fn enas_strategy(
         },
     )?;
     let saved_path = args.out.join("enas.json");
-    if saved_path.exists() {
-        let text = std::fs::read_to_string(&saved_path)
-            .with_context(|| format!("cannot read {}", saved_path.display()))?;
-        let saved: EnasSaved = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a saved supernet phase", saved_path.display()))?;
+    if let Some(saved) = load_phase::<EnasSaved>(&saved_path, "supernet")? {
         controller
             .restore(&saved.controller)
             .with_context(|| format!("{}", saved_path.display()))?;
@@ -280,8 +297,7 @@ fn enas_strategy(
         ranked,
         controller: controller.save()?,
     };
-    std::fs::write(&saved_path, serde_json::to_string(&saved)? + "\n")
-        .with_context(|| format!("cannot write {}", saved_path.display()))?;
+    save_phase(&saved_path, &saved)?;
     eprintln!(
         "enas: {} feasible candidates ranked by shared-weight reward; retraining the best {} from scratch",
         saved.ranked.len(),
@@ -300,7 +316,16 @@ struct DartsSaved {
     discrete: Discrete,
 }
 
+/// Under `--time-budget`, the share of it the relaxed phase may take.
+const DARTS_RELAXED_SHARE_OF_BUDGET: f64 = 0.6;
+
+/// Epochs before the collapse guard may stop the relaxed phase: after one epoch the
+/// architecture weights have barely moved from uniform and their argmax is noise.
+const DARTS_WARMUP_EPOCHS: usize = 2;
+
 /// The `darts` strategy: the relaxed phase (or its saved result), then its discrete network.
+/// The relaxed phase stops at `relaxed_deadline` if it comes first.
+#[allow(clippy::too_many_arguments)]
 fn darts_strategy(
     args: &SearchArgs,
     space: &SearchSpace,
@@ -309,13 +334,10 @@ fn darts_strategy(
     profile: &Profile,
     config: &SearchConfig,
     device: &candle_core::Device,
+    relaxed_deadline: Option<Instant>,
 ) -> anyhow::Result<DartsStrategy> {
     let saved_path = args.out.join("darts.json");
-    if saved_path.exists() {
-        let text = std::fs::read_to_string(&saved_path)
-            .with_context(|| format!("cannot read {}", saved_path.display()))?;
-        let saved: DartsSaved = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a saved relaxed phase", saved_path.display()))?;
+    if let Some(saved) = load_phase::<DartsSaved>(&saved_path, "relaxed")? {
         eprintln!(
             "darts: the relaxed phase is done ({}); retraining",
             saved_path.display()
@@ -373,13 +395,20 @@ fn darts_strategy(
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(args.seed ^ 0xda27);
     let mut stopped_early = false;
     for epoch in 0..darts.epochs {
-        let e = trainer.epoch(darts.steps_per_epoch, &mut rng)?;
+        let e = trainer.epoch(darts.steps_per_epoch, &mut rng, relaxed_deadline)?;
         let c = collapse(&relaxation, &trainer.probabilities()?, darts.max_skip_share);
         eprintln!(
             "darts epoch {epoch:>2}  train loss {:.4}  val loss {:.4}  E[latency] {:.2} ms  E[flash] {:.0} B  E[SRAM] {:.0} B  alpha entropy {:.3}  shortcut share {:.2}",
             e.train_loss, e.val_loss, e.expected_latency_ms, e.expected_flash_bytes, e.expected_sram_bytes, c.entropy, c.skip_share
         );
-        if c.collapsed {
+        if e.steps < darts.steps_per_epoch {
+            eprintln!(
+                "darts: the relaxed phase's share of --time-budget is spent after {} steps of epoch {epoch}; discretising now",
+                e.steps
+            );
+            break;
+        }
+        if c.collapsed && epoch + 1 >= DARTS_WARMUP_EPOCHS {
             // DARTS+ (Liang et al. 2019): stop before shortcuts take over.
             eprintln!(
                 "darts: collapse guard: {:.0}% of blocks prefer the shortcut, above the cap of {:.0}%; stopping the relaxed phase early",
@@ -422,8 +451,7 @@ fn darts_strategy(
         probabilities,
         discrete,
     };
-    std::fs::write(&saved_path, serde_json::to_string(&saved)? + "\n")
-        .with_context(|| format!("cannot write {}", saved_path.display()))?;
+    save_phase(&saved_path, &saved)?;
     Ok(DartsStrategy::new(
         saved.relaxation,
         saved.probabilities,
@@ -538,6 +566,9 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
             &profile,
             &config,
             &evaluator.device,
+            // The rest of the budget retrains the discrete network.
+            args.time_budget
+                .map(|d| started + d.mul_f64(DARTS_RELAXED_SHARE_OF_BUDGET)),
         )?),
         StrategyName::Smbo => {
             // The search's hard limits, so that SMBO never proposes what the loop would not train.

@@ -79,7 +79,9 @@ fn now() -> String {
 }
 
 /// Runs (or resumes) a search until `config.trials` trials are finished (or, with a
-/// `deadline`, no new trial starts after it); `on_trial` sees each trial as it is recorded.
+/// `deadline`, no new trial starts after it, though a run always finishes at least one
+/// trial, so that a budget spent before the first never leaves an empty result);
+/// `on_trial` sees each trial as it is recorded.
 /// Returns every finished trial.
 #[allow(clippy::too_many_arguments)]
 pub fn run_search(
@@ -115,7 +117,12 @@ pub fn run_search(
         .first()
         .copied()
         .unwrap_or(state.next_trial_id);
-    while store.n_finished()? < config.trials && deadline.is_none_or(|d| Instant::now() < d) {
+    loop {
+        let finished = store.n_finished()?;
+        let in_time = deadline.is_none_or(|d| Instant::now() < d) || finished == 0;
+        if finished >= config.trials || !in_time {
+            break;
+        }
         let mut rng =
             ChaCha8Rng::seed_from_u64(config.seed ^ next_id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut candidate = propose_runnable(strategy, space, profile, config, next_id, &mut rng)?;

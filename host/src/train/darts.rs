@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Result, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
 
 use super::fit::loss;
 use super::kernels::{Fused, Pool2};
@@ -389,17 +390,12 @@ impl RelaxedNet {
                 Pool::Avg2 => ops::pool2(&x, Pool2::Avg)?,
             };
         }
-        let mut h = ops::global_avg_pool(&x)?;
-        if self.side_inputs > 0 {
-            match side {
-                Some(s) => h = Tensor::cat(&[&h, s], 1)?,
-                None => candle_core::bail!("the network takes {} RR side inputs", self.side_inputs),
-            }
-        }
-        if let Some((w, b)) = &self.hidden {
-            h = ops::dense(&h, w.as_tensor(), b.as_tensor())?.relu()?;
-        }
-        ops::dense(&h, self.output.0.as_tensor(), self.output.1.as_tensor())
+        let hidden = self
+            .hidden
+            .as_ref()
+            .map(|(w, b)| (w.as_tensor(), b.as_tensor()));
+        let output = (self.output.0.as_tensor(), self.output.1.as_tensor());
+        super::network::head(&x, self.side_inputs, side, hidden, output)
     }
 
     fn weights(&self) -> Vec<Var> {
@@ -419,6 +415,8 @@ impl RelaxedNet {
 /// One epoch of alternating steps, for progress reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelaxedEpoch {
+    /// Weight (and architecture) steps taken: fewer than asked when the deadline came first.
+    pub steps: usize,
     /// Mean training loss of the weight steps.
     pub train_loss: f64,
     /// Mean validation loss (task part) of the architecture steps.
@@ -538,9 +536,19 @@ impl<'a> RelaxedTrainer<'a> {
     }
 
     /// `steps` weight steps and as many architecture steps, alternating.
-    pub fn epoch(&mut self, steps: usize, rng: &mut ChaCha8Rng) -> Result<RelaxedEpoch> {
+    /// Ends early, after the step in progress, once `deadline` has passed.
+    pub fn epoch(
+        &mut self,
+        steps: usize,
+        rng: &mut ChaCha8Rng,
+        deadline: Option<Instant>,
+    ) -> Result<RelaxedEpoch> {
         let (mut train_sum, mut val_sum) = (0.0, 0.0);
+        let mut done = 0;
         for _ in 0..steps {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
             let l = self.batch_loss(self.train, rng)?;
             // Only the weights move here: the architecture optimiser holds the alphas.
             self.weights.backward_step(&l)?;
@@ -549,11 +557,13 @@ impl<'a> RelaxedTrainer<'a> {
             val_sum += task.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             let total = (task + self.hardware_loss()?)?;
             self.architecture.backward_step(&total)?;
+            done += 1;
         }
-        let n = steps.max(1) as f64;
+        let n = done.max(1) as f64;
         let (lat, flash, sram) = self.expected()?;
         let scalar = |t: Tensor| t.to_dtype(DType::F64)?.to_scalar::<f64>();
         Ok(RelaxedEpoch {
+            steps: done,
             train_loss: train_sum / n,
             val_loss: val_sum / n,
             expected_latency_ms: scalar(lat)?,
