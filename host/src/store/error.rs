@@ -49,6 +49,15 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed (the server is unreachable, refuses the credentials, ...).
+    #[error("trial store {db}: {}", postgres_message(source))]
+    Postgres {
+        /// The server's URL, without its password.
+        db: PathBuf,
+        /// What the client or the server said.
+        #[source]
+        source: postgres::Error,
+    },
     /// The database was written by a newer ecgnas, with a schema this one does not know.
     #[error("trial store {db}: schema version {found} is newer than the {supported} this ecgnas ({version}) knows: open it with a newer ecgnas", version = env!("CARGO_PKG_VERSION"))]
     SchemaTooNew {
@@ -145,6 +154,18 @@ pub enum StoreError {
         /// The worker that thought it held it.
         worker: String,
     },
+}
+
+/// The client's error with the server's message when there is one: the client's own
+/// `Display` of a server error says only "db error".
+fn postgres_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 /// The differences of a mismatch, one after another.

@@ -97,12 +97,15 @@
 
 mod error;
 mod memory;
+mod postgres;
+mod rows;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
 pub use error::{FieldDiff, StoreError};
 pub use memory::MemoryStore;
+pub use postgres::{PostgresStore, POSTGRES_SCHEMA_VERSION};
 pub use sqlite::{SqliteStore, SCHEMA_VERSION};
 
 use serde::{Deserialize, Serialize};

@@ -14,9 +14,12 @@
 //! file's SQLite `application_id` marks it as an ecgnas store, so that another application's
 //! database is never written into.
 
+use super::rows::{
+    fail_reason, json_text, json_value, seed_to_sql, static_status, to_sql_id, RawRun, RawTrial,
+};
 use super::{
     expired_reason, run_differences, validate_finish, validate_lease_s, validate_trial, Expired,
-    Lease, RunInfo, RunState, StoreError, TrialRecord, TrialStatus, TrialStore, WorkQueue,
+    Lease, RunInfo, RunState, StoreError, TrialRecord, TrialStore, WorkQueue,
 };
 use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -238,49 +241,6 @@ fn migrate(path: &Path, conn: &mut Connection) -> Result<(), StoreError> {
     tx.commit().map_err(&sql)
 }
 
-/// A trial id as SQL keeps it (ids beyond `i64::MAX` are refused before any write, and no
-/// such id can be stored, so the saturation never matches a row).
-fn to_sql_id(id: u64) -> i64 {
-    i64::try_from(id).unwrap_or(i64::MAX)
-}
-
-/// A `u64` seed as the `i64` with the same bits.
-fn seed_to_sql(seed: u64) -> i64 {
-    seed as i64
-}
-
-/// The `u64` seed whose bits a stored `i64` holds.
-fn seed_from_sql(seed: i64) -> u64 {
-    seed as u64
-}
-
-/// A JSON value as stored.
-fn json_text(value: &serde_json::Value) -> String {
-    value.to_string()
-}
-
-fn json_value(column: &str, text: &str) -> Result<serde_json::Value, String> {
-    serde_json::from_str(text).map_err(|e| format!("column {column}: not JSON: {e}"))
-}
-
-/// A trial's row as SQLite gives it, before its text columns are parsed.
-struct RawTrial {
-    trial_id: i64,
-    candidate_id: String,
-    candidate: String,
-    status: String,
-    fail_reason: Option<String>,
-    quality: Option<f64>,
-    metrics: String,
-    costs: String,
-    reward: Option<f64>,
-    feasible: Option<bool>,
-    wall_s: Option<f64>,
-    seed: i64,
-    started_at: Option<String>,
-    finished_at: Option<String>,
-}
-
 impl RawTrial {
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawTrial> {
         Ok(RawTrial {
@@ -300,51 +260,6 @@ impl RawTrial {
             finished_at: row.get(13)?,
         })
     }
-
-    fn into_record(self) -> Result<TrialRecord, String> {
-        let trial_id = u64::try_from(self.trial_id)
-            .map_err(|_| format!("negative trial id {}", self.trial_id))?;
-        let status = match (self.status.as_str(), self.fail_reason) {
-            ("pending", None) => TrialStatus::Pending,
-            ("running", None) => TrialStatus::Running,
-            ("done", None) => TrialStatus::Done,
-            ("failed", Some(reason)) => TrialStatus::Failed { reason },
-            (other, reason) => {
-                return Err(format!(
-                    "trial {trial_id}: status {other:?} with failure reason {reason:?}"
-                ))
-            }
-        };
-        Ok(TrialRecord {
-            trial_id,
-            candidate_id: self.candidate_id,
-            candidate: json_value("candidate", &self.candidate)?,
-            status,
-            quality: self.quality,
-            metrics: json_value("metrics", &self.metrics)?,
-            costs: json_value("costs", &self.costs)?,
-            reward: self.reward,
-            feasible: self.feasible,
-            wall_s: self.wall_s,
-            seed: seed_from_sql(self.seed),
-            started_at: self.started_at,
-            finished_at: self.finished_at,
-        })
-    }
-}
-
-/// A run's row as SQLite gives it.
-struct RawRun {
-    run_id: String,
-    created_at: String,
-    task: String,
-    data: String,
-    profile: String,
-    strategy: String,
-    seed: i64,
-    budget: String,
-    space: String,
-    ecgnas_version: String,
 }
 
 impl RawRun {
@@ -361,39 +276,6 @@ impl RawRun {
             space: row.get(8)?,
             ecgnas_version: row.get(9)?,
         })
-    }
-
-    fn into_info(self) -> Result<RunInfo, String> {
-        Ok(RunInfo {
-            budget: json_value("budget", &self.budget)?,
-            space: json_value("space", &self.space)?,
-            run_id: self.run_id,
-            created_at: self.created_at,
-            task: self.task,
-            data: self.data,
-            profile: self.profile,
-            strategy: self.strategy,
-            seed: seed_from_sql(self.seed),
-            ecgnas_version: self.ecgnas_version,
-        })
-    }
-}
-
-/// The failure reason column of a status.
-fn fail_reason(status: &TrialStatus) -> Option<&str> {
-    match status {
-        TrialStatus::Failed { reason } => Some(reason),
-        _ => None,
-    }
-}
-
-/// The stored status name as the error type keeps it.
-fn static_status(name: &str) -> &'static str {
-    match name {
-        "pending" => "pending",
-        "running" => "running",
-        "done" => "done",
-        _ => "failed",
     }
 }
 

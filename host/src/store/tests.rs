@@ -538,6 +538,36 @@ fn queue_requeues_expired_leases(store: &mut dyn WorkQueue) {
     ));
 }
 
+/// The URL of a fresh schema on the test server named by `ECGNAS_TEST_POSTGRES`, or `None`
+/// with a printed notice when there is none (`ECGNAS_REQUIRE_POSTGRES=1` makes that a failure).
+fn postgres_test_url() -> Option<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let Ok(server) = std::env::var("ECGNAS_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("ECGNAS_REQUIRE_POSTGRES").is_none(),
+            "ECGNAS_REQUIRE_POSTGRES is set but ECGNAS_TEST_POSTGRES names no server"
+        );
+        eprintln!("SKIPPED: no PostgreSQL test server (set ECGNAS_TEST_POSTGRES; scripts/pg-test-server.sh starts one)");
+        return None;
+    };
+    let schema = format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut admin = ::postgres::Client::connect(&server, ::postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
+    let sep = if server.contains('?') { '&' } else { '?' };
+    Some(format!("{server}{sep}options=-csearch_path%3D{schema}"))
+}
+
 macro_rules! shared_suite {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
@@ -546,6 +576,18 @@ macro_rules! shared_suite {
                 fn $name() {
                     let mut store = super::MemoryStore::new();
                     super::$name(&mut store);
+                }
+            )*
+        }
+        mod postgres_store {
+            $(
+                #[test]
+                fn $name() {
+                    let Some(url) = super::postgres_test_url() else { return };
+                    let mut store = super::PostgresStore::open(&url).unwrap();
+                    super::$name(&mut store);
+                    drop(store);
+                    let _ = super::PostgresStore::open(&url).unwrap();
                 }
             )*
         }
@@ -1065,4 +1107,98 @@ fn sqlite_survives_kill_9_mid_search() {
         );
         finished = now;
     }
+}
+
+// ----- the PostgreSQL store's own tests --------------------------------------------------------
+
+#[test]
+fn postgres_refuses_a_newer_schema() {
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
+    let store = PostgresStore::open(&url).unwrap();
+    assert_eq!(store.schema_version().unwrap(), POSTGRES_SCHEMA_VERSION);
+    store
+        .execute_raw("UPDATE ecgnas_schema_version SET version = version + 1")
+        .unwrap();
+    drop(store);
+    let err = PostgresStore::open(&url).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found, .. } if found == POSTGRES_SCHEMA_VERSION + 1),
+        "{err}"
+    );
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[test]
+fn postgres_unreachable_server_is_a_clear_error() {
+    // A port nothing listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://ecgnas:secret@127.0.0.1:{port}/db?connect_timeout=2");
+    let err = PostgresStore::open(&url).unwrap_err().to_string();
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("connect"), "{err}");
+    assert!(!err.contains("secret"), "the password leaked: {err}");
+    let garbled = PostgresStore::open("postgres://[bad")
+        .unwrap_err()
+        .to_string();
+    assert!(garbled.contains("invalid connection string"), "{garbled}");
+}
+
+#[test]
+fn postgres_redacts_passwords() {
+    use super::postgres::redact_url;
+    assert_eq!(
+        redact_url("postgres://u:pw@h:5432/d?x=1"),
+        "postgres://u:***@h:5432/d?x=1"
+    );
+    assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
+    assert_eq!(
+        redact_url("host=h user=u password=pw dbname=d"),
+        "host=h user=u password=*** dbname=d"
+    );
+}
+
+/// Workers claiming from many connections at once each get a different trial, and every
+/// trial is claimed exactly once.
+#[test]
+fn postgres_concurrent_claims_never_share_a_trial() {
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
+    const TRIALS: u64 = 200;
+    let mut coordinator = PostgresStore::open(&url).unwrap();
+    coordinator.create_or_open_run(&run_info("r", "t")).unwrap();
+    for id in 0..TRIALS {
+        coordinator
+            .record_trial(&trial(id, TrialStatus::Pending))
+            .unwrap();
+    }
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut store = PostgresStore::open(&url).unwrap();
+                store.create_or_open_run(&run_info("r", "t")).unwrap();
+                let mut mine = Vec::new();
+                while let Some(lease) = store.claim(&format!("w{w}"), 60.0).unwrap() {
+                    let id = lease.trial.trial_id;
+                    store.finish(&lease, &done(id)).unwrap();
+                    mine.push(id);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = workers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..TRIALS).collect::<Vec<_>>());
+    assert_eq!(coordinator.n_finished().unwrap(), TRIALS as usize);
 }
