@@ -9,6 +9,7 @@ mod calibrate;
 mod data;
 mod deploy;
 mod device;
+mod distributed;
 mod estimate;
 mod evaluate;
 pub mod json;
@@ -65,6 +66,10 @@ enum Command {
     /// Grow one network into a family by compound scaling: the largest member that fits each
     /// profile, trained, exported and verified.
     Scale(scale::ScaleArgs),
+    /// Train the trials a distributed search's coordinator queues (`search --workers external`).
+    Worker(distributed::WorkerArgs),
+    /// Show a search's progress in its store: trials done, pending, running, failed, the best.
+    Status(distributed::StatusArgs),
     /// Draw a CSV's rows as a quality-against-latency scatter (SVG), one colour per group.
     Plot(plot::PlotArgs),
 }
@@ -95,6 +100,8 @@ pub fn main() -> ExitCode {
         Command::Calibrate(args) => calibrate::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Scale(args) => scale::run(args),
+        Command::Worker(args) => distributed::worker(args),
+        Command::Status(args) => distributed::status(args),
         Command::Bench(command) => bench::run(command),
     };
     match result {

@@ -19,6 +19,7 @@ use crate::search::darts::{
     collapse, discretise, BlockProbabilities, CostTables, DartsConfig, DartsStrategy, Discrete,
     Relaxation,
 };
+use crate::search::distributed::{run_coordinator, CoordinatorEvent, CoordinatorOptions};
 use crate::search::enas::{train_supernet, EnasConfig, EnasStrategy, Ranked};
 use crate::search::{
     best_trial, pareto_front, run_search, RewardConfig, RlConfig, RlController, SearchConfig,
@@ -27,7 +28,7 @@ use crate::search::{
 use crate::space::{
     Candidate, Pool, SearchSpace, TaskShape, WindowKind, WindowSpace, RR_SIDE_INPUTS,
 };
-use crate::store::{RunInfo, SqliteStore, TrialRecord};
+use crate::store::{PostgresStore, RunInfo, StoreAddress, TrialRecord, TrialStore, WorkQueue};
 use crate::train::darts::{RelaxedNet, RelaxedTrainer};
 use crate::train::supernet::SupernetEvaluator;
 use crate::train::{ChildEvaluator, TrainConfig, TrainedChild};
@@ -60,6 +61,15 @@ impl StrategyName {
             StrategyName::Darts => "darts",
         }
     }
+}
+
+/// Who trains the children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum Workers {
+    /// This process.
+    Local,
+    /// `ecgnas worker` processes, through the store's work queue.
+    External,
 }
 
 #[derive(Debug, Args)]
@@ -127,9 +137,26 @@ pub(super) struct SearchArgs {
     /// The run folder: trial store, report, best model.
     #[arg(long, default_value = "runs/demo")]
     out: PathBuf,
-    /// Continue the search stored in the run folder.
+    /// Continue the search stored in the run folder (or the `--store`'s run `--run-id`).
     #[arg(long)]
     resume: bool,
+    /// The trial store: `sqlite:PATH` (the default is `trials.sqlite` in the run folder) or a
+    /// `postgres://user:password@host:port/dbname` URL that many workers share.
+    #[arg(long)]
+    store: Option<String>,
+    /// The run's name in the store (a PostgreSQL store may hold many runs).
+    #[arg(long, default_value = "main")]
+    run_id: String,
+    /// `local`: this process trains every child. `external`: it coordinates, and
+    /// `ecgnas worker` processes on any machine train the children.
+    #[arg(long, value_enum, default_value_t = Workers::Local)]
+    workers: Workers,
+    /// `--workers external`: trials queued at once (at least the number of workers).
+    #[arg(long, default_value_t = 8)]
+    in_flight: usize,
+    /// `--workers external`: attempts a trial gets when the workers holding it die.
+    #[arg(long, default_value_t = 3)]
+    max_attempts: u32,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -138,7 +165,7 @@ pub(super) struct SearchArgs {
     fs: Option<f64>,
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let (number, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit() && c != '.')
             .unwrap_or(text.len()),
@@ -464,15 +491,38 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     let device = super::device::parse(&args.device)?;
     let profile =
         Profile::load(&args.profile).with_context(|| format!("profile {}", args.profile))?;
-    let store_path = args.out.join("trials.sqlite");
-    if store_path.exists() && !args.resume {
+    if args.workers == Workers::External
+        && matches!(args.strategy, StrategyName::Enas | StrategyName::Darts)
+    {
         bail!(
-            "{} already holds a search: add --resume to continue it, or choose another --out",
-            args.out.display()
+            "--strategy {} trains one shared supernet in one process; it cannot run with --workers external (use rl, random, evolution or smbo)",
+            args.strategy.as_str()
         );
+    }
+    if args.in_flight == 0 || args.max_attempts == 0 {
+        bail!("--in-flight and --max-attempts must be at least 1");
+    }
+    let address = match &args.store {
+        Some(text) => StoreAddress::parse(text),
+        None => StoreAddress::Sqlite(args.out.join("trials.sqlite")),
+    };
+    if let StoreAddress::Sqlite(path) = &address {
+        if path.exists() && !args.resume {
+            bail!(
+                "{} already holds a search: add --resume to continue it, or choose another --out",
+                path.display()
+            );
+        }
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut store = address.open()?;
+    if !args.resume && store.runs()?.iter().any(|r| r.run_id == args.run_id) {
+        bail!(
+            "{address} already holds run {:?}: add --resume to continue it, or choose another --run-id",
+            args.run_id
+        );
+    }
 
     let started = Instant::now();
     let fs = profile.ecg.adc_sample_rate_hz;
@@ -509,9 +559,8 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         args.trials,
         args.epochs
     );
-    let mut store = SqliteStore::open(&store_path)?;
     let run = RunInfo {
-        run_id: "main".to_string(),
+        run_id: args.run_id.clone(),
         created_at: format!(
             "{}",
             std::time::SystemTime::now()
@@ -527,6 +576,8 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
             "trials": args.trials,
             "epochs": args.epochs,
             "synthetic_windows": args.synthetic_windows,
+            "max_latency_factor": args.max_latency_factor,
+            "fs": args.fs,
         }),
         space: serde_json::to_value(&space)?,
         ecgnas_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -541,13 +592,13 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         train: train.clone(),
         device: device.clone(),
     };
-    let config = SearchConfig {
-        trials: args.trials,
-        seed: args.seed,
-        reward: RewardConfig::mnasnet(profile.budget.latency_ms),
+    let config = search_config(
+        &profile,
+        args.trials,
+        args.seed,
         leads,
-        max_latency_ms: Some(profile.budget.latency_ms * args.max_latency_factor),
-    };
+        args.max_latency_factor,
+    );
     let mut strategy: Box<dyn Strategy> = match args.strategy {
         StrategyName::Enas => Box::new(enas_strategy(
             &args,
@@ -588,45 +639,63 @@ pub(super) fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     let mut best_quality = f64::NEG_INFINITY;
     let deadline = args.time_budget.map(|d| started + d);
     let progress = progress_bar(args.time_budget.is_none().then_some(args.trials as u64));
-    let trials = run_search(
-        &run,
-        &space,
-        strategy.as_mut(),
-        &mut evaluator,
-        &profile,
-        &mut store,
-        &config,
-        &mut |t| {
-            if t.feasible == Some(true) {
-                best_quality = best_quality.max(t.quality.unwrap_or(f64::NEG_INFINITY));
-            }
-            let candidate: Option<Candidate> = serde_json::from_value(t.candidate.clone()).ok();
-            // Printed above the bar (and printed as well when stderr is not a terminal and
-            // the bar is hidden).
-            progress.suspend(|| {
-                eprintln!(
-                    "trial {:>3}  {}  quality {}  reward {:.4}  latency {:>8.2} ms  best {:.4}  [{:.1} s]  {}",
-                    t.trial_id,
-                    match (&t.status, t.feasible) {
-                        (crate::store::TrialStatus::Failed { .. }, _) => "failed ",
-                        (_, Some(true)) => "fits   ",
-                        _ => "too big",
-                    },
-                    t.quality.map_or("   -  ".to_string(), |q| format!("{q:.4}")),
-                    t.reward.unwrap_or(0.0),
-                    t.costs["latency_ms"].as_f64().unwrap_or(f64::NAN),
-                    best_quality,
-                    t.wall_s.unwrap_or(0.0),
-                    candidate.map(|c| c.describe()).unwrap_or_default()
-                )
-            });
-            progress.inc(1);
-            if best_quality.is_finite() {
-                progress.set_message(format!("best feasible quality {best_quality:.4}"));
-            }
-        },
-        deadline,
-    );
+    let mut on_trial = |t: &TrialRecord| {
+        if t.feasible == Some(true) {
+            best_quality = best_quality.max(t.quality.unwrap_or(f64::NEG_INFINITY));
+        }
+        // Printed above the bar (and printed as well when stderr is not a terminal and the
+        // bar is hidden).
+        progress.suspend(|| eprintln!("{}", trial_line(t, best_quality)));
+        progress.inc(1);
+        if best_quality.is_finite() {
+            progress.set_message(format!("best feasible quality {best_quality:.4}"));
+        }
+    };
+    let trials = match args.workers {
+        Workers::Local => run_search(
+            &run,
+            &space,
+            strategy.as_mut(),
+            &mut evaluator,
+            &profile,
+            &mut *store,
+            &config,
+            &mut on_trial,
+            deadline,
+        ),
+        Workers::External => {
+            let mut store = coordinator_store(&address, &run, store)?;
+            eprintln!(
+                "search: coordinating run {:?} in {address}: start `ecgnas worker --store <URL> --run-id {}` anywhere the data is",
+                run.run_id, run.run_id
+            );
+            let options = CoordinatorOptions {
+                in_flight: args.in_flight,
+                poll: COORDINATOR_POLL,
+                max_attempts: args.max_attempts,
+            };
+            run_coordinator(
+                &run,
+                &space,
+                strategy.as_mut(),
+                &profile,
+                &mut *store,
+                &config,
+                &options,
+                &mut |event| {
+                    match event {
+                    CoordinatorEvent::Finished(t) => on_trial(t),
+                    CoordinatorEvent::Queued(_) => {}
+                    CoordinatorEvent::Expired(e) => eprintln!(
+                        "search: leases ran out: trial(s) {:?} requeued, {:?} failed after {} attempts",
+                        e.requeued, e.failed, args.max_attempts
+                    ),
+                }
+                },
+                deadline,
+            )
+        }
+    };
     progress.finish_and_clear();
     let trials = trials?;
 
@@ -780,6 +849,66 @@ fn write_trials_csv(path: &Path, trials: &[TrialRecord]) -> anyhow::Result<()> {
     }
     w.flush()?;
     Ok(())
+}
+
+/// The search's settings: the same in a coordinator and in its workers.
+pub(super) fn search_config(
+    profile: &Profile,
+    trials: usize,
+    seed: u64,
+    leads: usize,
+    max_latency_factor: f64,
+) -> SearchConfig {
+    SearchConfig {
+        trials,
+        seed,
+        reward: RewardConfig::mnasnet(profile.budget.latency_ms),
+        leads,
+        max_latency_ms: Some(profile.budget.latency_ms * max_latency_factor),
+    }
+}
+
+/// How often the coordinator looks at the work queue.
+const COORDINATOR_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The store as the run's one coordinator holds it: a PostgreSQL coordinator locks the run, so
+/// that a second one is refused.
+fn coordinator_store(
+    address: &StoreAddress,
+    run: &RunInfo,
+    opened: Box<dyn WorkQueue + Send>,
+) -> anyhow::Result<Box<dyn WorkQueue + Send>> {
+    match address {
+        StoreAddress::Postgres(url) => {
+            drop(opened);
+            let mut store = PostgresStore::open(url)?;
+            store.create_or_open_run(run)?;
+            store.lock_as_coordinator()?;
+            Ok(Box::new(store))
+        }
+        StoreAddress::Sqlite(_) => Ok(opened),
+    }
+}
+
+/// One finished trial as the search and the workers print it.
+pub(super) fn trial_line(t: &TrialRecord, best_quality: f64) -> String {
+    let candidate: Option<Candidate> = serde_json::from_value(t.candidate.clone()).ok();
+    format!(
+        "trial {:>3}  {}  quality {}  reward {:.4}  latency {:>8.2} ms  best {:.4}  [{:.1} s]  {}",
+        t.trial_id,
+        match (&t.status, t.feasible) {
+            (crate::store::TrialStatus::Failed { .. }, _) => "failed ",
+            (_, Some(true)) => "fits   ",
+            _ => "too big",
+        },
+        t.quality
+            .map_or("   -  ".to_string(), |q| format!("{q:.4}")),
+        t.reward.unwrap_or(0.0),
+        t.costs["latency_ms"].as_f64().unwrap_or(f64::NAN),
+        best_quality,
+        t.wall_s.unwrap_or(0.0),
+        candidate.map(|c| c.describe()).unwrap_or_default()
+    )
 }
 
 /// A bar of trials finished (a spinner under a time budget) with the best quality so far; drawn

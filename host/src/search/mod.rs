@@ -6,6 +6,7 @@
 //! their result to the same loop.
 
 pub mod darts;
+pub mod distributed;
 pub mod enas;
 pub mod evolution;
 pub mod random;

@@ -71,7 +71,8 @@ pub enum SearchError {
 /// How many proposals may repeat an evaluated candidate before one is accepted anyway.
 const MAX_DUPLICATE_PROPOSALS: usize = 20;
 
-fn now() -> String {
+/// Now, as the trial store's timestamps keep it (seconds since 1970).
+pub(crate) fn now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -123,17 +124,8 @@ pub fn run_search(
         if finished >= config.trials || !in_time {
             break;
         }
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(config.seed ^ next_id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut candidate = propose_runnable(strategy, space, profile, config, next_id, &mut rng)?;
-        let mut previous = store.find_by_candidate(&candidate.id())?;
-        for _ in 0..MAX_DUPLICATE_PROPOSALS {
-            if previous.is_none() {
-                break;
-            }
-            candidate = propose_runnable(strategy, space, profile, config, next_id, &mut rng)?;
-            previous = store.find_by_candidate(&candidate.id())?;
-        }
+        let (candidate, previous) =
+            propose_trial(strategy, space, profile, config, next_id, &*store)?;
         let trial = evaluate_trial(
             next_id, &candidate, previous, evaluator, profile, config, store,
         )?;
@@ -147,6 +139,31 @@ pub fn run_search(
         .into_iter()
         .filter(|t| t.status.is_finished())
         .collect())
+}
+
+/// The strategy's proposal for trial `trial_id` (drawn from a generator seeded by the run's
+/// seed and the id, so that a run proposes the same whoever evaluates), drawn again while it
+/// repeats a candidate the store has evaluated; with that evaluation when it still does.
+pub(crate) fn propose_trial(
+    strategy: &mut dyn Strategy,
+    space: &SearchSpace,
+    profile: &Profile,
+    config: &SearchConfig,
+    trial_id: u64,
+    store: &dyn TrialStore,
+) -> Result<(Candidate, Option<TrialRecord>), SearchError> {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(config.seed ^ trial_id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut candidate = propose_runnable(strategy, space, profile, config, trial_id, &mut rng)?;
+    let mut previous = store.find_by_candidate(&candidate.id())?;
+    for _ in 0..MAX_DUPLICATE_PROPOSALS {
+        if previous.is_none() {
+            break;
+        }
+        candidate = propose_runnable(strategy, space, profile, config, trial_id, &mut rng)?;
+        previous = store.find_by_candidate(&candidate.id())?;
+    }
+    Ok((candidate, previous))
 }
 
 /// How many structurally impossible proposals (a layer's length reaching 0 on this input) a
@@ -180,7 +197,7 @@ fn propose_runnable(
     Ok(candidate)
 }
 
-fn observation(trial: &TrialRecord) -> Result<Observation, SearchError> {
+pub(crate) fn observation(trial: &TrialRecord) -> Result<Observation, SearchError> {
     let candidate: Candidate =
         serde_json::from_value(trial.candidate.clone()).map_err(|e| SearchError::BadTrial {
             trial: trial.trial_id,
@@ -204,9 +221,26 @@ fn evaluate_trial(
     config: &SearchConfig,
     store: &mut dyn TrialStore,
 ) -> Result<TrialRecord, SearchError> {
-    let started = Instant::now();
-    let seed = config.seed.wrapping_add(trial_id);
-    let mut trial = TrialRecord {
+    let trial = score_trial(
+        running_trial(trial_id, candidate, config),
+        candidate,
+        previous,
+        evaluator,
+        profile,
+        config,
+        &mut |t| store.record_trial(t),
+    )?;
+    store.record_trial(&trial)?;
+    Ok(trial)
+}
+
+/// A trial of `candidate` as it starts: running, with its training seed.
+pub(crate) fn running_trial(
+    trial_id: u64,
+    candidate: &Candidate,
+    config: &SearchConfig,
+) -> TrialRecord {
+    TrialRecord {
         trial_id,
         candidate_id: candidate.id(),
         candidate: serde_json::to_value(candidate).unwrap_or_default(),
@@ -217,10 +251,26 @@ fn evaluate_trial(
         reward: None,
         feasible: None,
         wall_s: None,
-        seed,
+        seed: config.seed.wrapping_add(trial_id),
         started_at: Some(now()),
         finished_at: None,
-    };
+    }
+}
+
+/// Costs `trial`'s candidate and trains it when it is feasible (after `on_training` has seen
+/// the trial as it starts training), and returns the finished trial: the same in the search
+/// loop and in a worker. `previous` is an earlier evaluation of the same candidate, reused.
+pub(crate) fn score_trial(
+    mut trial: TrialRecord,
+    candidate: &Candidate,
+    previous: Option<TrialRecord>,
+    evaluator: &mut dyn Evaluator,
+    profile: &Profile,
+    config: &SearchConfig,
+    on_training: &mut dyn FnMut(&TrialRecord) -> Result<(), StoreError>,
+) -> Result<TrialRecord, SearchError> {
+    let started = Instant::now();
+    let seed = trial.seed;
     let cost: Result<CostEstimate, String> =
         estimate(candidate, profile, config.leads).map_err(|e| e.to_string());
     match cost {
@@ -262,7 +312,7 @@ fn evaluate_trial(
                         .reward(done.quality.unwrap_or(0.0), cost.latency_ms),
                 );
             } else {
-                store.record_trial(&trial)?;
+                on_training(&trial)?;
                 match evaluator.evaluate(candidate, seed) {
                     Ok(evaluation) => {
                         trial.status = TrialStatus::Done;
@@ -281,7 +331,6 @@ fn evaluate_trial(
     }
     trial.wall_s = Some(started.elapsed().as_secs_f64());
     trial.finished_at = Some(now());
-    store.record_trial(&trial)?;
     Ok(trial)
 }
 

@@ -58,6 +58,14 @@ pub enum StoreError {
         #[source]
         source: postgres::Error,
     },
+    /// Another coordinator is running the run.
+    #[error("trial store {db}: another coordinator is running run {run_id:?}; stop it first (or resume this run once it has stopped)")]
+    RunBusy {
+        /// The store.
+        db: PathBuf,
+        /// The run.
+        run_id: String,
+    },
     /// The database was written by a newer ecgnas, with a schema this one does not know.
     #[error("trial store {db}: schema version {found} is newer than the {supported} this ecgnas ({version}) knows: open it with a newer ecgnas", version = env!("CARGO_PKG_VERSION"))]
     SchemaTooNew {

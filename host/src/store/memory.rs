@@ -2,7 +2,8 @@
 
 use super::{
     expired_reason, run_differences, validate_finish, validate_lease_s, validate_trial, Expired,
-    Lease, RunInfo, RunState, StoreError, TrialRecord, TrialStatus, TrialStore, WorkQueue,
+    Lease, RunInfo, RunState, RunningTrial, StoreError, TrialRecord, TrialStatus, TrialStore,
+    WorkQueue,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -327,5 +328,21 @@ impl WorkQueue for MemoryStore {
             }
         }
         Ok(expired)
+    }
+
+    fn running(&self) -> Result<Vec<RunningTrial>, StoreError> {
+        let (_, run) = self.run()?;
+        let now = now_s();
+        Ok(run
+            .trials
+            .iter()
+            .filter(|t| t.record.status == TrialStatus::Running)
+            .map(|t| RunningTrial {
+                trial_id: t.record.trial_id,
+                worker: t.worker.clone(),
+                attempts: t.attempts,
+                lease_left_s: t.lease_until.map(|l| l - now),
+            })
+            .collect())
     }
 }

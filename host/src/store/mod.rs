@@ -314,6 +314,23 @@ pub trait WorkQueue: TrialStore {
     /// Returns every running trial whose lease has run out to `Pending`, or marks it `Failed`
     /// (with the reason) if it has had `max_attempts` attempts already.
     fn requeue_expired(&mut self, max_attempts: u32) -> Result<Expired, StoreError>;
+
+    /// The running trials with their workers and leases, by id (for `ecgnas status`).
+    fn running(&self) -> Result<Vec<RunningTrial>, StoreError>;
+}
+
+/// A running trial as [`WorkQueue::running`] shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunningTrial {
+    /// The trial.
+    pub trial_id: u64,
+    /// The worker holding it (none when the search loop runs it itself).
+    pub worker: Option<String>,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// Seconds left on its lease by the store's clock (negative: expired, not yet requeued);
+    /// none without a lease.
+    pub lease_left_s: Option<f64>,
 }
 
 /// The differences between a stored run and the arguments of a resume, empty when it may
@@ -405,4 +422,43 @@ fn expired_reason(attempts: u32, worker: Option<&str>) -> String {
         "lease expired {attempts} time(s) (last worker: {})",
         worker.unwrap_or("unknown")
     )
+}
+
+/// Where a trial store is: an SQLite file, or a PostgreSQL database shared by many workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreAddress {
+    /// An SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
+}
+
+impl StoreAddress {
+    /// `postgres://...` or `postgresql://...` is PostgreSQL; `sqlite:PATH`, or any other text
+    /// taken as a path, is SQLite.
+    pub fn parse(text: &str) -> StoreAddress {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            StoreAddress::Postgres(text.to_string())
+        } else {
+            StoreAddress::Sqlite(text.strip_prefix("sqlite:").unwrap_or(text).into())
+        }
+    }
+
+    /// Opens (and creates or migrates) the store.
+    pub fn open(&self) -> Result<Box<dyn WorkQueue + Send>, StoreError> {
+        Ok(match self {
+            StoreAddress::Sqlite(path) => Box::new(SqliteStore::open(path)?),
+            StoreAddress::Postgres(url) => Box::new(PostgresStore::open(url)?),
+        })
+    }
+}
+
+impl std::fmt::Display for StoreAddress {
+    /// The address as messages show it: without a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreAddress::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            StoreAddress::Postgres(url) => f.write_str(&postgres::redact_url(url)),
+        }
+    }
 }

@@ -21,7 +21,7 @@ use super::rows::{
 };
 use super::{
     expired_reason, run_differences, validate_finish, validate_lease_s, validate_trial, Expired,
-    Lease, RunInfo, RunState, StoreError, TrialRecord, TrialStore, WorkQueue,
+    Lease, RunInfo, RunState, RunningTrial, StoreError, TrialRecord, TrialStore, WorkQueue,
 };
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
@@ -781,6 +781,57 @@ impl WorkQueue for PostgresStore {
         }
         tx.commit().map_err(&pg)?;
         Ok(expired)
+    }
+
+    fn running(&self) -> Result<Vec<RunningTrial>, StoreError> {
+        let run_id = self.run_id()?;
+        let pg = pg_err(&self.location);
+        let rows = self
+            .client()
+            .query(
+                &format!(
+                    "SELECT trial_id, worker, attempts, lease_until - {NOW_S} FROM ecgnas_trials \
+                     WHERE run_id = $1 AND status = 'running' ORDER BY trial_id"
+                ),
+                &[&run_id],
+            )
+            .map_err(&pg)?;
+        rows.iter()
+            .map(|r| {
+                Ok(RunningTrial {
+                    trial_id: r.try_get::<_, i64>(0)? as u64,
+                    worker: r.try_get(1)?,
+                    attempts: u32::try_from(r.try_get::<_, i32>(2)?).unwrap_or(0),
+                    lease_left_s: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<Vec<_>, postgres::Error>>()
+            .map_err(&pg)
+    }
+}
+
+impl PostgresStore {
+    /// Makes this connection the run's only coordinator until it closes (a killed coordinator's
+    /// connection closes with it): a second coordinator of the run gets
+    /// [`StoreError::RunBusy`].
+    pub fn lock_as_coordinator(&mut self) -> Result<(), StoreError> {
+        let run_id = self.run_id()?;
+        let pg = pg_err(&self.location);
+        let locked: bool = self
+            .client()
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                &[&(MIGRATION_LOCK as i32), &run_id],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(&pg)?;
+        if !locked {
+            return Err(StoreError::RunBusy {
+                db: self.location.clone(),
+                run_id,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -19,7 +19,7 @@ use super::rows::{
 };
 use super::{
     expired_reason, run_differences, validate_finish, validate_lease_s, validate_trial, Expired,
-    Lease, RunInfo, RunState, StoreError, TrialRecord, TrialStore, WorkQueue,
+    Lease, RunInfo, RunState, RunningTrial, StoreError, TrialRecord, TrialStore, WorkQueue,
 };
 use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -802,6 +802,31 @@ impl WorkQueue for SqliteStore {
         }
         tx.commit().map_err(&sql)?;
         Ok(expired)
+    }
+
+    fn running(&self) -> Result<Vec<RunningTrial>, StoreError> {
+        let run_id = self.run_id()?;
+        let sql = sql_err(&self.path);
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT trial_id, worker, attempts, lease_until - {NOW_S} FROM trials \
+                 WHERE run_id = ?1 AND status = 'running' ORDER BY trial_id"
+            ))
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok(RunningTrial {
+                    trial_id: r.get::<_, i64>(0)? as u64,
+                    worker: r.get(1)?,
+                    attempts: r.get(2)?,
+                    lease_left_s: r.get(3)?,
+                })
+            })
+            .map_err(&sql)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&sql)?;
+        Ok(rows)
     }
 }
 
