@@ -91,7 +91,16 @@ pub(super) fn worker(args: WorkerArgs) -> anyhow::Result<Outcome> {
         }
     }
     let mut store = address.open()?;
-    let run = pick_run(&*store, &address, args.run_id.as_deref())?;
+    // Workers may start before their coordinator (a job array starts them all at once): the
+    // run is waited for as long as an empty queue would be.
+    let waiting_since = std::time::Instant::now();
+    let run = loop {
+        match pick_run(&*store, &address, args.run_id.as_deref()) {
+            Ok(run) => break run,
+            Err(e) if waiting_since.elapsed() >= args.idle_exit => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_secs(1)),
+        }
+    };
     store.create_or_open_run(&run)?;
     let mut heartbeat = address.open()?;
     heartbeat.create_or_open_run(&run)?;

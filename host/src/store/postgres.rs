@@ -820,7 +820,8 @@ impl PostgresStore {
         let locked: bool = self
             .client()
             .query_one(
-                "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                // Per schema: runs of the same name in two schemas are two runs.
+                "SELECT pg_try_advisory_lock($1, hashtext(current_schema() || '/' || $2))",
                 &[&(MIGRATION_LOCK as i32), &run_id],
             )
             .and_then(|r| r.try_get(0))
