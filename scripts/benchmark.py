@@ -2,8 +2,9 @@
 """The ecgnas benchmark: searches at equal budget against hand-designed baselines.
 
 For each task (mitdb-aami: DS1 trains, its validation records choose, DS2 tests; cinc2017: the
-records split 70/15/15 by recording), it runs `ecgnas search` with the `rl`, `random` and
-`evolution` strategies for the same number of trials (and `enas`: its supernet phase, then as
+records split 70/15/15 by recording), it runs `ecgnas search` with the `rl`, `random`,
+`evolution`, `smbo` and `darts` strategies for the same number of trials (and `enas` and `darts`:
+their one-shot phase first, then as
 many candidates retrained from scratch), trains the baselines of
 `models/baselines/` for that task, scores every final model once on the test split with
 `ecgnas evaluate` (95% intervals by resampling records), prices it on the profile with
@@ -33,7 +34,7 @@ TASKS = {
     "mitdb-aami": ("mitdb", "macro_f1"),
     "cinc2017": ("cinc2017", "challenge_f1"),
 }
-STRATEGIES = ["rl", "enas", "random", "evolution", "smbo"]
+STRATEGIES = ["rl", "enas", "random", "evolution", "smbo", "darts"]
 # MIT-BIH records 201 (DS1) and 202 (DS2) come from one subject: DS2 without 202 is the
 # patient-disjoint test set (benchmark definitions, section 1.2).
 DS2_WITHOUT_202 = "100,103,105,111,113,117,121,123,200,210,212,213,214,219,221,222,228,231,232,233,234"
@@ -107,6 +108,8 @@ def main():
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="the searches to run")
     parser.add_argument("--enas-epochs", type=int, default=6, help="supernet epochs of the enas search")
     parser.add_argument("--enas-steps", type=int, default=40, help="shared-weight steps per supernet epoch")
+    parser.add_argument("--darts-epochs", type=int, default=4, help="darts: epochs of the relaxed phase")
+    parser.add_argument("--darts-steps", type=int, default=20, help="darts: weight and architecture steps per epoch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-latency-factor", type=float, default=10.0,
                         help="children over this many times the profile's latency budget are not trained")
@@ -184,6 +187,8 @@ def main():
                        "--out", run_dir, "--json"]
                 if strategy == "enas":
                     cmd += ["--enas-epochs", str(args.enas_epochs), "--enas-steps", str(args.enas_steps)]
+                if strategy == "darts":
+                    cmd += ["--darts-epochs", str(args.darts_epochs), "--darts-steps", str(args.darts_steps)]
                 if (run_dir / "trials.sqlite").exists():
                     cmd.append("--resume")
                 t0 = time.monotonic()

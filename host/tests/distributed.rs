@@ -319,3 +319,44 @@ fn one_shot_strategies_refuse_external_workers_and_bad_stores_fail_clearly() {
         );
     }
 }
+
+/// The store benchmark runs on any store and every queued trivial trial is finished once (it
+/// checks the count itself and fails otherwise); `status` reads a local run folder's store.
+#[test]
+fn store_benchmark_and_status_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bench.sqlite");
+    let store = format!("sqlite:{}", db.display());
+    let o = run(ecgnas().args([
+        "bench",
+        "store",
+        "--store",
+        &store,
+        "--connections",
+        "1,3",
+        "--trials",
+        "60",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(['1', '3']))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for row in rows {
+        let rate: f64 = row.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(rate > 0.0, "{row}");
+    }
+    // Two benchmark runs in one store: status asks which.
+    let o = run(ecgnas().args(["status", "--store", &store]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--run-id"), "{}", stderr(&o));
+    let missing = run(ecgnas().args(["status", "--store", "sqlite:/nonexistent/trials.sqlite"]));
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("/nonexistent/trials.sqlite"),
+        "{}",
+        stderr(&missing)
+    );
+}

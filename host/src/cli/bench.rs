@@ -15,6 +15,22 @@ pub(super) enum BenchCommand {
     /// Steps per second of child training (the reference network and candidates of the
     /// default space), and the loss curve against PyTorch's from the same weights.
     Train(TrainBenchArgs),
+    /// The trial store's own throughput: claims and results per second with trivial trials,
+    /// for a number of concurrent worker connections.
+    Store(StoreBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct StoreBenchArgs {
+    /// The store (a `postgres://` URL, or `sqlite:PATH`); the benchmark writes its own runs.
+    #[arg(long)]
+    store: String,
+    /// Concurrent worker connections, one measurement each (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    connections: Vec<usize>,
+    /// Trivial trials queued per measurement.
+    #[arg(long, default_value_t = 2000)]
+    trials: u64,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +113,7 @@ const PARITY: f64 = 0.05;
 
 pub(super) fn run(command: BenchCommand) -> anyhow::Result<Outcome> {
     match command {
+        BenchCommand::Store(args) => store_bench(&args),
         BenchCommand::Train(args) => {
             let threads = args
                 .threads
@@ -364,4 +381,111 @@ fn report(rows: &[Row], parity: &[Parity], steps: usize, torch: Option<&str>) ->
         }
     }
     out
+}
+
+/// One trivial trial: what a worker claims and finishes, with realistic JSON sizes.
+fn trivial_trial(id: u64, status: crate::store::TrialStatus) -> crate::store::TrialRecord {
+    crate::store::TrialRecord {
+        trial_id: id,
+        candidate_id: format!("bench-{id}"),
+        candidate: serde_json::json!({"blocks": [{"kind": "dw", "channels": 16, "kernel": 5}]}),
+        status,
+        quality: None,
+        metrics: serde_json::Value::Null,
+        costs: serde_json::json!({"latency_ms": 12.5, "flash_bytes": 65536, "sram_bytes": 20000}),
+        reward: None,
+        feasible: None,
+        wall_s: None,
+        seed: id,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+/// Queues `trials` trivial trials in a fresh run, then `connections` threads (one store
+/// connection each) claim and finish them all; prints claims+results per second.
+fn store_bench(args: &StoreBenchArgs) -> anyhow::Result<Outcome> {
+    use crate::store::{RunInfo, StoreAddress, TrialStatus};
+    let address = StoreAddress::parse(&args.store);
+    let mut coordinator = address.open()?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut lines = format!(
+        "trial store throughput, {address}: {} trivial trials per measurement\n\nconnections  claims/s (= results/s)  seconds\n",
+        args.trials
+    );
+    for &connections in &args.connections {
+        if connections == 0 {
+            anyhow::bail!("--connections must be at least 1");
+        }
+        let run = RunInfo {
+            run_id: format!("bench-store-{stamp}-{connections}"),
+            created_at: stamp.to_string(),
+            task: "none".into(),
+            data: "none".into(),
+            profile: "none".into(),
+            strategy: "none".into(),
+            seed: 0,
+            budget: serde_json::json!({"trials": args.trials}),
+            space: serde_json::json!({}),
+            ecgnas_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        coordinator.create_or_open_run(&run)?;
+        for id in 0..args.trials {
+            coordinator.record_trial(&trivial_trial(id, TrialStatus::Pending))?;
+        }
+        // Connections are opened before the clock starts.
+        let mut stores = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            let mut store = address.open()?;
+            store.create_or_open_run(&run)?;
+            stores.push(store);
+        }
+        let started = std::time::Instant::now();
+        let finished: Vec<anyhow::Result<u64>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = stores
+                .iter_mut()
+                .enumerate()
+                .map(|(w, store)| {
+                    scope.spawn(move || -> anyhow::Result<u64> {
+                        let name = format!("bench-{w}");
+                        let mut done = 0;
+                        while let Some(lease) = store.claim(&name, 60.0)? {
+                            let mut result = lease.trial.clone();
+                            result.status = TrialStatus::Done;
+                            result.quality = Some(0.5);
+                            result.reward = Some(0.5);
+                            result.feasible = Some(true);
+                            result.wall_s = Some(0.0);
+                            store.finish(&lease, &result)?;
+                            done += 1;
+                        }
+                        Ok(done)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a benchmark thread panicked")))
+                })
+                .collect()
+        });
+        let seconds = started.elapsed().as_secs_f64();
+        let total: u64 = finished.into_iter().sum::<anyhow::Result<u64>>()?;
+        if total != args.trials || coordinator.n_finished()? != args.trials as usize {
+            anyhow::bail!(
+                "{connections} connections finished {total} of {} trials",
+                args.trials
+            );
+        }
+        lines += &format!(
+            "{connections:>11}  {:>20.0}  {seconds:>7.2}\n",
+            total as f64 / seconds
+        );
+    }
+    print_stdout(&lines)?;
+    Ok(Outcome::Success)
 }

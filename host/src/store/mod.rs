@@ -5,15 +5,17 @@
 //! loop (and, later, remote workers) see only the [`TrialStore`] trait (and [`WorkQueue`] for
 //! a work queue shared by many workers).
 //!
-//! Two implementations:
+//! Three implementations:
 //!
 //! - [`SqliteStore`]: a single SQLite file in the run folder, the default. WAL journal,
 //!   `synchronous=FULL`: a trial whose [`TrialStore::record_trial`] returned survives `kill -9`
 //!   of the process and a power cut alike.
 //! - [`MemoryStore`]: the same behaviour in memory, for fast strategy tests.
 //!
-//! A PostgreSQL store (many workers on many machines) will implement the same two traits; the
-//! shared test suite of this module states the behaviour it must have.
+//! - [`PostgresStore`]: a PostgreSQL database that many workers on many machines share; the
+//!   shared test suite of this module runs on it against a real server.
+//!
+//! [`StoreAddress`] names one of the SQL stores (`sqlite:PATH` or a `postgres://` URL).
 //!
 //! # Data model
 //!
