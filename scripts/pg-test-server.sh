@@ -31,12 +31,21 @@ case "$cmd" in
     port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     if [ ! -f "$dir/data/PG_VERSION" ]; then
       as_owner "$bin/initdb" -D "$dir/data" -U ecgnas --auth=trust -E UTF8 >"$dir/initdb.log"
+      # One role that must give its password, for the wrong-credentials tests; the first
+      # matching line of pg_hba.conf wins, so it goes first.
+      hba="$dir/data/pg_hba.conf"
+      as_owner sh -c "{ echo 'host all ecgnas_password 127.0.0.1/32 scram-sha-256'; cat '$hba'; } > '$hba.new' && mv '$hba.new' '$hba'"
+      fresh=1
     fi
     # fsync stays on: the store's durability is part of what the tests check.
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='' -c max_connections=200" \
       start >/dev/null
-    echo "postgres://ecgnas@127.0.0.1:$port/postgres"
+    url="postgres://ecgnas@127.0.0.1:$port/postgres"
+    if [ "${fresh:-0}" = 1 ]; then
+      "$bin/psql" "$url" -qc "CREATE ROLE ecgnas_password LOGIN PASSWORD 'right-password'" >/dev/null
+    fi
+    echo "$url"
     ;;
   stop)
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null

@@ -1202,3 +1202,30 @@ fn postgres_concurrent_claims_never_share_a_trial() {
     assert_eq!(all, (0..TRIALS).collect::<Vec<_>>());
     assert_eq!(coordinator.n_finished().unwrap(), TRIALS as usize);
 }
+
+/// The test server's role `ecgnas_password` (see `scripts/pg-test-server.sh`) with a wrong
+/// password: one clear error, the password not shown.
+#[test]
+fn postgres_wrong_credentials_are_a_clear_error() {
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
+    let wrong = url.replacen(
+        "postgres://ecgnas@",
+        "postgres://ecgnas_password:wrong-password@",
+        1,
+    );
+    assert_ne!(
+        wrong, url,
+        "the test server's URL has an unexpected form: {url}"
+    );
+    let err = PostgresStore::open(&wrong).unwrap_err().to_string();
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(err.contains("ecgnas_password:***@"), "{err}");
+    assert!(!err.contains("wrong-password"), "{err}");
+    let right = wrong.replacen("wrong-password", "right-password", 1);
+    // The role exists and the right password passes (it may lack rights on the schema).
+    if let Err(e) = PostgresStore::open(&right) {
+        assert!(!e.to_string().contains("password authentication"), "{e}");
+    }
+}
