@@ -805,6 +805,28 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// MemoryStore and PostgresStore give the same answer, error for error, to any sequence of
+    /// calls (skipped without a test server).
+    #[test]
+    fn memory_and_postgres_stores_agree(ops in proptest::collection::vec(op(), 1..40)) {
+        let Some(url) = postgres_test_url() else {
+            return Ok(());
+        };
+        let mut memory = MemoryStore::new();
+        let mut postgres = PostgresStore::open(&url).unwrap();
+        let (mut memory_leases, mut postgres_leases) = (Vec::new(), Vec::new());
+        let first = Op::Open { task: 0 };
+        for (i, op) in std::iter::once(&first).chain(&ops).enumerate() {
+            let m = apply(&mut memory, &mut memory_leases, op);
+            let p = apply(&mut postgres, &mut postgres_leases, op);
+            prop_assert_eq!(&m, &p, "step {} ({:?})", i, op);
+        }
+    }
+}
+
 // ----- the SQLite store on its own ------------------------------------------------------------
 
 fn temp_db() -> (tempfile::TempDir, PathBuf) {
