@@ -17,23 +17,7 @@ use ecgnas::store::{PostgresStore, TrialRecord, TrialStatus, TrialStore};
 
 /// A fresh schema on the test server, as a store URL; `None` (with a notice) without a server.
 fn fresh_store(name: &str) -> Option<String> {
-    let Ok(server) = std::env::var("ECGNAS_TEST_POSTGRES") else {
-        assert!(
-            std::env::var_os("ECGNAS_REQUIRE_POSTGRES").is_none(),
-            "ECGNAS_REQUIRE_POSTGRES is set but ECGNAS_TEST_POSTGRES names no server"
-        );
-        eprintln!("SKIPPED: no PostgreSQL test server (set ECGNAS_TEST_POSTGRES; scripts/pg-test-server.sh starts one)");
-        return None;
-    };
-    let schema = format!("it_{name}_{}", std::process::id());
-    let mut admin = postgres::Client::connect(&server, postgres::NoTls).expect("test server");
-    admin
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .expect("schema");
-    let sep = if server.contains('?') { '&' } else { '?' };
-    Some(format!("{server}{sep}options=-csearch_path%3D{schema}"))
+    ecgnas::store::testing::postgres_test_url(&format!("it_{name}"))
 }
 
 /// The search's arguments, the same for the coordinator, its restart and the local run.
@@ -55,6 +39,17 @@ fn search_args(trials: usize, epochs: usize, windows: usize, seed: u64) -> Vec<S
     .iter()
     .map(|s| s.to_string())
     .collect()
+}
+
+/// `ecgnas search` as the coordinator of a run in `store`, writing its folder `out`.
+fn coordinator(search: Vec<String>, store: &str, out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = ecgnas();
+    cmd.args(search)
+        .args(["--store", store, "--workers", "external"])
+        .args(extra)
+        .arg("--out")
+        .arg(out);
+    cmd
 }
 
 fn spawn_logged(cmd: &mut Command, log: &Path) -> Child {
@@ -105,20 +100,14 @@ fn workers_and_coordinator_survive_kill_9() {
     const N: usize = 10;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut coordinator_cmd = ecgnas();
-    coordinator_cmd
-        .args(search_args(N, 3, 2000, 5))
-        .args([
-            "--store",
-            &store,
-            "--workers",
-            "external",
-            "--in-flight",
-            "4",
-        ])
-        .arg("--out")
-        .arg(&out);
-    let mut coordinator = spawn_logged(&mut coordinator_cmd, &dir.path().join("coord1.log"));
+    let mut coordinator_cmd = coordinator(
+        search_args(N, 3, 2000, 5),
+        &store,
+        &out,
+        &["--in-flight", "4"],
+    );
+    let mut coordinator_process =
+        spawn_logged(&mut coordinator_cmd, &dir.path().join("coord1.log"));
     let logs: Vec<_> = (1..=3)
         .map(|i| dir.path().join(format!("w{i}.log")))
         .collect();
@@ -153,22 +142,14 @@ fn workers_and_coordinator_survive_kill_9() {
             .count()
             >= 3
     });
-    coordinator.kill().unwrap();
-    coordinator.wait().unwrap();
-    let mut resumed_cmd = ecgnas();
-    resumed_cmd
-        .args(search_args(N, 3, 2000, 5))
-        .args([
-            "--store",
-            &store,
-            "--workers",
-            "external",
-            "--in-flight",
-            "4",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .arg("--resume");
+    coordinator_process.kill().unwrap();
+    coordinator_process.wait().unwrap();
+    let mut resumed_cmd = coordinator(
+        search_args(N, 3, 2000, 5),
+        &store,
+        &out,
+        &["--in-flight", "4", "--resume"],
+    );
     let resumed = spawn_logged(&mut resumed_cmd, &dir.path().join("coord2.log"));
     let finished = resumed.wait_with_output().unwrap();
     let coord_log = std::fs::read_to_string(dir.path().join("coord2.log")).unwrap();
@@ -221,13 +202,13 @@ fn distributed_random_search_records_the_single_process_candidates() {
         .arg(dir.path().join("local")));
     assert!(local.status.success(), "{}", stderr(&local));
 
-    let mut coordinator_cmd = ecgnas();
-    coordinator_cmd
-        .args(search_args(N, 1, 600, 11))
-        .args(["--store", &store, "--workers", "external"])
-        .arg("--out")
-        .arg(dir.path().join("distributed"));
-    let coordinator = spawn_logged(&mut coordinator_cmd, &dir.path().join("coord.log"));
+    let mut coordinator_cmd = coordinator(
+        search_args(N, 1, 600, 11),
+        &store,
+        &dir.path().join("distributed"),
+        &[],
+    );
+    let coordinator_process = spawn_logged(&mut coordinator_cmd, &dir.path().join("coord.log"));
     let mut workers: Vec<Child> = (1..=2)
         .map(|i| {
             worker(
@@ -237,7 +218,11 @@ fn distributed_random_search_records_the_single_process_candidates() {
             )
         })
         .collect();
-    assert!(coordinator.wait_with_output().unwrap().status.success());
+    assert!(coordinator_process
+        .wait_with_output()
+        .unwrap()
+        .status
+        .success());
     for w in &mut workers {
         assert!(w.wait().unwrap().success());
     }
@@ -293,22 +278,23 @@ fn one_shot_strategies_refuse_external_workers_and_bad_stores_fail_clearly() {
     if let Some(store) = fresh_store("busy") {
         // A second coordinator of a running run is refused.
         let dir = tempfile::tempdir().unwrap();
-        let mut first_cmd = ecgnas();
-        first_cmd
-            .args(search_args(4, 1, 600, 1))
-            .args(["--store", &store, "--workers", "external"])
-            .arg("--out")
-            .arg(dir.path().join("a"));
+        let mut first_cmd = coordinator(
+            search_args(4, 1, 600, 1),
+            &store,
+            &dir.path().join("a"),
+            &[],
+        );
         let mut first = spawn_logged(&mut first_cmd, &dir.path().join("a.log"));
         wait_for("the first coordinator", Duration::from_secs(60), || {
             std::fs::read_to_string(dir.path().join("a.log"))
                 .is_ok_and(|l| l.contains("coordinating run"))
         });
-        let second = run(ecgnas()
-            .args(search_args(4, 1, 600, 1))
-            .args(["--store", &store, "--workers", "external", "--resume"])
-            .arg("--out")
-            .arg(dir.path().join("b")));
+        let second = run(&mut coordinator(
+            search_args(4, 1, 600, 1),
+            &store,
+            &dir.path().join("b"),
+            &["--resume"],
+        ));
         first.kill().unwrap();
         first.wait().unwrap();
         assert!(!second.status.success());

@@ -102,6 +102,8 @@ mod memory;
 mod postgres;
 mod rows;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

@@ -538,34 +538,8 @@ fn queue_requeues_expired_leases(store: &mut dyn WorkQueue) {
     ));
 }
 
-/// The URL of a fresh schema on the test server named by `ECGNAS_TEST_POSTGRES`, or `None`
-/// with a printed notice when there is none (`ECGNAS_REQUIRE_POSTGRES=1` makes that a failure).
 fn postgres_test_url() -> Option<String> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let Ok(server) = std::env::var("ECGNAS_TEST_POSTGRES") else {
-        assert!(
-            std::env::var_os("ECGNAS_REQUIRE_POSTGRES").is_none(),
-            "ECGNAS_REQUIRE_POSTGRES is set but ECGNAS_TEST_POSTGRES names no server"
-        );
-        eprintln!("SKIPPED: no PostgreSQL test server (set ECGNAS_TEST_POSTGRES; scripts/pg-test-server.sh starts one)");
-        return None;
-    };
-    let schema = format!(
-        "t_{}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let mut admin = ::postgres::Client::connect(&server, ::postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .unwrap();
-    let sep = if server.contains('?') { '&' } else { '?' };
-    Some(format!("{server}{sep}options=-csearch_path%3D{schema}"))
+    super::testing::postgres_test_url("t")
 }
 
 macro_rules! shared_suite {
