@@ -13,9 +13,12 @@
 //! length [`super::ops::conv_out_len`]. f32 and f64 (the gradient tests run in f64). The
 //! results do not depend on the number of threads: every reduction has a fixed order.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor,
+};
 use rayon::prelude::*;
 
+use super::direct_conv::{self, DirectReal};
 use super::ops::conv_out_len;
 
 /// The activation fused into a convolution's output.
@@ -63,7 +66,7 @@ impl Real for f64 {
 // One loop per activation (the match outside, never per element), so that each vectorises.
 impl Fused {
     /// `values[i] = act(values[i] + offset)`.
-    fn apply_offset<T: Real>(self, values: &mut [T], offset: T) {
+    pub(super) fn apply_offset<T: Real>(self, values: &mut [T], offset: T) {
         match self {
             Fused::Identity => values.iter_mut().for_each(|v| *v += offset),
             Fused::Relu => values.iter_mut().for_each(|v| {
@@ -80,7 +83,7 @@ impl Fused {
 
     /// `dst[i] = grad[i]` where the output `out[i]` passes the gradient (the activation's
     /// slope there is 1), else 0.
-    fn mask<T: Real>(self, dst: &mut [T], grad: &[T], out: &[T]) {
+    pub(super) fn mask<T: Real>(self, dst: &mut [T], grad: &[T], out: &[T]) {
         let pairs = dst.iter_mut().zip(grad.iter().zip(out));
         match self {
             Fused::Identity => dst.copy_from_slice(grad),
@@ -104,21 +107,21 @@ const WEIGHT_GRAD_CHUNK: usize = 8;
 
 /// Shapes of one convolution.
 #[derive(Debug, Clone, Copy)]
-struct Geometry {
-    batch: usize,
-    c_in: usize,
-    len: usize,
-    c_out: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-    pad: usize,
-    l_out: usize,
-    depthwise: bool,
+pub(super) struct Geometry {
+    pub(super) batch: usize,
+    pub(super) c_in: usize,
+    pub(super) len: usize,
+    pub(super) c_out: usize,
+    pub(super) kernel: usize,
+    pub(super) stride: usize,
+    pub(super) dilation: usize,
+    pub(super) pad: usize,
+    pub(super) l_out: usize,
+    pub(super) depthwise: bool,
 }
 
 impl Geometry {
-    fn new(
+    pub(super) fn new(
         x_dims: &[usize],
         w_dims: &[usize],
         stride: usize,
@@ -226,7 +229,7 @@ impl Geometry {
 }
 
 /// `dst[j] = src[j * stride]`; strides 1, 2 and 4 get loops of their own that vectorise.
-fn gather<T: Real>(dst: &mut [T], src: &[T], stride: usize) {
+pub(super) fn gather<T: Real>(dst: &mut [T], src: &[T], stride: usize) {
     fn fixed<T: Real, const S: usize>(dst: &mut [T], src: &[T]) {
         let Some((last, head)) = dst.split_last_mut() else {
             return;
@@ -375,7 +378,7 @@ fn scratch_of<T: Real>(scratch: &mut Vec<T>, len: usize) -> &mut [T] {
 }
 
 /// Forward pass: `act(conv(x, w) + bias)`, (B, C_out, L_out).
-fn forward<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: Fused) -> Vec<T> {
+pub(super) fn forward<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: Fused) -> Vec<T> {
     let mut out = vec![T::ZERO; g.batch * g.c_out * g.l_out];
     if g.depthwise {
         out.par_chunks_mut(g.l_out)
@@ -442,7 +445,7 @@ fn forward<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: Fused) -> V
 
 /// Gradient with respect to the input, (B, C_in, L), from the output's gradient `grad`
 /// (already through the activation).
-fn input_grad<T: Real>(g: &Geometry, grad: &[T], w: &[T]) -> Vec<T> {
+pub(super) fn input_grad<T: Real>(g: &Geometry, grad: &[T], w: &[T]) -> Vec<T> {
     let mut gx = vec![T::ZERO; g.batch * g.c_in * g.len];
     if g.depthwise {
         gx.par_chunks_mut(g.len)
@@ -509,7 +512,7 @@ fn input_grad<T: Real>(g: &Geometry, grad: &[T], w: &[T]) -> Vec<T> {
 
 /// Gradients of the weights and the bias, (C_out, C_in/groups * K + 1): the weight gradient
 /// in the first columns, the bias gradient in the last.
-fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> {
+pub(super) fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> {
     if g.depthwise {
         let width = g.kernel + 1;
         let mut out = vec![T::ZERO; g.c_in * width];
@@ -609,6 +612,27 @@ fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> {
     total
 }
 
+/// Taps (`C_in * K`) below which the unfold path stays faster: with few taps per output the
+/// direct path's tiles spend more time storing than multiplying.
+const DIRECT_MIN_TAPS: usize = 24;
+
+/// Whether a convolution's shape suits the direct path ([`direct_conv`]).
+/// `ECGNAS_CONV_PATH=unfold` keeps every convolution on the unfold path, to compare the two.
+fn direct_applies(depthwise: bool, c_in: usize, kernel: usize) -> bool {
+    static UNFOLD_ONLY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let unfold_only =
+        *UNFOLD_ONLY.get_or_init(|| std::env::var("ECGNAS_CONV_PATH").is_ok_and(|v| v == "unfold"));
+    !depthwise && c_in * kernel >= DIRECT_MIN_TAPS && !unfold_only
+}
+
+fn conv_forward<T: DirectReal>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: Fused) -> Vec<T> {
+    if T::direct_is_fast() && direct_applies(g.depthwise, g.c_in, g.kernel) {
+        direct_conv::forward(g, x, w, bias, act)
+    } else {
+        forward(g, x, w, bias, act)
+    }
+}
+
 /// The gradient through the activation: `grad` where the output `out` passes it, else 0.
 fn through_activation<T: Real>(grad: &[T], out: &[T], act: Fused) -> Vec<T> {
     let mut g = vec![T::ZERO; grad.len()];
@@ -677,7 +701,7 @@ impl CustomOp3 for ConvOp {
             candle_core::bail!("conv1d: bias {:?} for {} outputs", l3.dims(), g.c_out)
         }
         let out = on_real_storages!(self.name(), (s1, l1, s2, l2, s3, l3), |x, w, b| {
-            forward(&g, x, w, b, self.act)
+            conv_forward(&g, x, w, b, self.act)
         });
         Ok((out, Shape::from((g.batch, g.c_out, g.l_out))))
     }
@@ -691,23 +715,115 @@ impl CustomOp3 for ConvOp {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
+        let (b, c, l) = x.dims3()?;
+        let (c_out, w_in, k) = w.dims3()?;
+        // The network's input needs no gradient: skip its pass.
+        let input_needed = x.track_op();
+        if x.dtype() == DType::F32 && f32::direct_is_fast() && direct_applies(self.depthwise, c, k)
+        {
+            let op = DirectGradOp {
+                stride: self.stride,
+                dilation: self.dilation,
+                act: self.act,
+                x: x.clone(),
+                w: w.clone(),
+                out: res.clone(),
+                input_needed,
+            };
+            let flat = grad.apply_op1_no_bwd(&op)?;
+            let gx_len = if input_needed { b * c * l } else { 0 };
+            let gx = if input_needed {
+                Some(flat.narrow(0, 0, gx_len)?.reshape((b, c, l))?)
+            } else {
+                None
+            };
+            let cols = w_in * k;
+            let gwb = flat
+                .narrow(0, gx_len, c_out * (cols + 1))?
+                .reshape((c_out, cols + 1))?;
+            let gw = gwb.narrow(1, 0, cols)?.reshape(w.shape())?;
+            let gb = gwb.narrow(1, cols, 1)?.squeeze(1)?;
+            return Ok((gx, Some(gw), Some(gb)));
+        }
         let grad = match self.act {
             Fused::Identity => grad,
             act => grad.apply_op2_no_bwd(res, &ActivationGradOp { act })?,
         };
-        let (b, c, l) = x.dims3()?;
         let op = GradOp {
             stride: self.stride,
             dilation: self.dilation,
             depthwise: self.depthwise,
             x_dims: [b, c, l],
         };
-        let gx = grad.apply_op2_no_bwd(w, &InputGradOp(op))?;
-        let gwb = grad.apply_op2_no_bwd(x, &WeightGradOp(op, w.dims3()?))?;
+        let gx = if input_needed {
+            Some(grad.apply_op2_no_bwd(w, &InputGradOp(op))?)
+        } else {
+            None
+        };
+        let gwb = grad.apply_op2_no_bwd(x, &WeightGradOp(op, (c_out, w_in, k)))?;
         let cols = gwb.dim(1)? - 1;
         let gw = gwb.narrow(1, 0, cols)?.reshape(w.shape())?;
         let gb = gwb.narrow(1, cols, 1)?.squeeze(1)?;
-        Ok((Some(gx), Some(gw), Some(gb)))
+        Ok((gx, Some(gw), Some(gb)))
+    }
+}
+
+/// Both gradients of a convolution on the direct path ([`direct_conv::backward`]): input
+/// the output's gradient; out one buffer, the input's gradient (when needed) then the weights'
+/// and the bias's.
+struct DirectGradOp {
+    stride: usize,
+    dilation: usize,
+    act: Fused,
+    x: Tensor,
+    w: Tensor,
+    /// The convolution's output, where the activation's slope is read.
+    out: Tensor,
+    input_needed: bool,
+}
+
+/// The f32 values of a contiguous CPU tensor.
+fn f32_values<'a>(storage: &'a Storage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    match storage {
+        Storage::Cpu(CpuStorage::F32(v)) => contiguous(v, layout, what),
+        _ => candle_core::bail!("{what}: expected an f32 CPU tensor"),
+    }
+}
+
+impl CustomOp1 for DirectGradOp {
+    fn name(&self) -> &'static str {
+        "ecgnas-conv1d-grad"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = Geometry::new(
+            self.x.dims(),
+            self.w.dims(),
+            self.stride,
+            self.dilation,
+            false,
+        )?;
+        if layout.dims() != [g.batch, g.c_out, g.l_out] || self.out.dims() != layout.dims() {
+            candle_core::bail!("conv1d gradient: gradient {:?}", layout.dims())
+        }
+        let CpuStorage::F32(grad) = storage else {
+            candle_core::bail!("{}: expected f32", self.name())
+        };
+        let grad = contiguous(grad, layout, self.name())?;
+        let (x_storage, x_layout) = self.x.storage_and_layout();
+        let (w_storage, w_layout) = self.w.storage_and_layout();
+        let (out_storage, out_layout) = self.out.storage_and_layout();
+        let flat = direct_conv::backward(
+            &g,
+            grad,
+            f32_values(&out_storage, out_layout, self.name())?,
+            self.act,
+            f32_values(&x_storage, x_layout, self.name())?,
+            f32_values(&w_storage, w_layout, self.name())?,
+            self.input_needed,
+        );
+        let len = flat.len();
+        Ok((CpuStorage::F32(flat), Shape::from(len)))
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod child;
 pub mod darts;
+mod direct_conv;
 pub mod fit;
 pub mod kernels;
 pub mod network;

@@ -342,6 +342,82 @@ mod tests {
         }
     }
 
+    /// The f32 training path (the direct convolution where the CPU has AVX2, whose backward
+    /// pass is one op) against the f64 one, whose gradients the tests above check: outputs and
+    /// all three gradients, with the input a variable and without.
+    #[test]
+    fn f32_conv1d_gradients_match_f64() {
+        let mut rng = Lcg(12);
+        for &(c_in, c_out, k, stride, dilation, len, batch) in &[
+            (8, 12, 5, 2, 1, 50, 5),
+            (16, 7, 3, 1, 2, 31, 9),
+            (6, 9, 7, 3, 1, 64, 1),
+        ] {
+            let inputs = [
+                rng.tensor(&[batch, c_in, len]),
+                rng.tensor(&[c_out, c_in, k]),
+                rng.tensor(&[c_out]),
+            ];
+            for input_is_variable in [true, false] {
+                let grads_of = |dtype: DType| -> Vec<Vec<f64>> {
+                    let vars: Vec<Var> = inputs
+                        .iter()
+                        .map(|t| Var::from_tensor(&t.to_dtype(dtype).unwrap()).unwrap())
+                        .collect();
+                    let x = if input_is_variable {
+                        vars[0].as_tensor().clone()
+                    } else {
+                        inputs[0].to_dtype(dtype).unwrap()
+                    };
+                    let out = conv1d_act(
+                        &x,
+                        vars[1].as_tensor(),
+                        vars[2].as_tensor(),
+                        stride,
+                        dilation,
+                        Fused::Relu,
+                    )
+                    .unwrap();
+                    let r = Tensor::arange(0u32, out.elem_count() as u32, &Device::Cpu)
+                        .unwrap()
+                        .to_dtype(dtype)
+                        .unwrap()
+                        .reshape(out.dims())
+                        .unwrap()
+                        .sin()
+                        .unwrap();
+                    let grads = (&out * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                    let flat = |t: &Tensor| {
+                        t.to_dtype(DType::F64)
+                            .unwrap()
+                            .flatten_all()
+                            .unwrap()
+                            .to_vec1::<f64>()
+                            .unwrap()
+                    };
+                    let mut all = vec![flat(&out)];
+                    for (i, var) in vars.iter().enumerate() {
+                        match grads.get(var.as_tensor()) {
+                            Some(g) if i > 0 || input_is_variable => all.push(flat(g)),
+                            _ => assert!(i == 0 && !input_is_variable, "no gradient for input {i}"),
+                        }
+                    }
+                    all
+                };
+                let (f32s, f64s) = (grads_of(DType::F32), grads_of(DType::F64));
+                assert_eq!(f32s.len(), f64s.len());
+                for (part, (a, b)) in f32s.iter().zip(&f64s).enumerate() {
+                    let scale = b.iter().fold(1e-12f64, |m, v| m.max(v.abs()));
+                    let err = a.iter().zip(b).fold(0f64, |m, (a, b)| m.max((a - b).abs())) / scale;
+                    assert!(
+                        err < 1e-5,
+                        "part {part} of k{k} s{stride} d{dilation}: relative error {err:e}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn depthwise_gradients() {
         let mut rng = Lcg(2);
