@@ -34,6 +34,8 @@ fn bench_json(extra: &[&str]) -> (Output, Value) {
         "6",
         "--candidates",
         "2",
+        "--rounds",
+        "2",
         "--json",
         &json_arg,
     ];
@@ -62,6 +64,7 @@ fn the_benchmark_times_every_network_and_traces_its_loss() {
         let rate = row["candle"]["steps_per_s"].as_f64().expect("rate");
         assert!(rate.is_finite() && rate > 0.0, "{row}");
         assert!(row["torch"].is_null(), "no PyTorch was asked for: {row}");
+        assert_eq!(row["ratios"].as_array().map(Vec::len), Some(0), "{row}");
     }
     for parity in json["parity"].as_array().expect("parity rows") {
         let losses: Vec<f64> = parity["candle"]
@@ -100,6 +103,15 @@ fn pytorch_trains_the_same_networks_to_the_same_losses() {
             row["torch"]["steps_per_s"].as_f64().unwrap_or(0.0) > 0.0,
             "{row}"
         );
+        // One ratio per round, each from the two sides of that round.
+        let ratios: Vec<f64> = row["ratios"]
+            .as_array()
+            .expect("ratios")
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        assert_eq!(ratios.len(), 2, "{row}");
+        assert!(ratios.iter().all(|r| r.is_finite() && *r > 0.0), "{row}");
     }
     for parity in json["parity"].as_array().expect("parity rows") {
         let pairs: Vec<(f64, f64)> = parity["candle"]

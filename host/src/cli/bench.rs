@@ -1,6 +1,6 @@
 //! `ecgnas bench train`: child training speed, side by side with PyTorch on the same machine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
@@ -54,6 +54,10 @@ pub(super) struct TrainBenchArgs {
     /// Seconds per timed run.
     #[arg(long, default_value_t = 1.0)]
     secs: f64,
+    /// Rounds: each times every network in candle, then in PyTorch, so that both sides of a
+    /// ratio share the machine's load of that moment; the table gives the median round.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Training steps of the convergence comparison (at the first batch size above 1).
     #[arg(long, default_value_t = 50)]
     trace: usize,
@@ -84,6 +88,8 @@ struct Row {
     batch: usize,
     candle: Timing,
     torch: Option<Timing>,
+    /// candle / PyTorch steps per second, per round.
+    ratios: Vec<f64>,
 }
 
 /// The convergence comparison of one network.
@@ -169,34 +175,8 @@ fn train(args: &TrainBenchArgs, threads: usize) -> anyhow::Result<Outcome> {
     }
     print_stdout(&out)?;
 
-    let mut rows = Vec::new();
-    for net in &nets {
-        for &batch in &args.batch {
-            let timing =
-                bench::time_training(net, batch, args.repeats, args.secs, args.seed, &device)
-                    .with_context(|| format!("training {} at batch {batch}", net.name))?;
-            rows.push(Row {
-                network: net.name.clone(),
-                batch,
-                candle: timing,
-                torch: None,
-            });
-        }
-    }
-    let mut candle_traces = Vec::new();
-    if let Some(batch) = trace_batch.filter(|_| args.trace > 0) {
-        for net in &nets {
-            candle_traces.push(
-                bench::loss_trace(net, batch, args.trace, args.seed, &device)
-                    .with_context(|| format!("loss trace of {}", net.name))?,
-            );
-        }
-    }
-
-    let mut torch_header = None;
-    let mut torch_lines = Vec::new();
-    if let Some(python) = &args.pytorch {
-        let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+    if args.pytorch.is_some() {
         for net in &nets {
             for &batch in &args.batch {
                 bench::write_for_pytorch(net, batch, args.seed, dir.path())
@@ -210,51 +190,91 @@ fn train(args: &TrainBenchArgs, threads: usize) -> anyhow::Result<Outcome> {
                 args.pytorch_script.display()
             );
         }
-        let output = Command::new(python)
-            .arg(&args.pytorch_script)
-            .arg(dir.path())
-            .args(["--threads", &threads.to_string()])
-            .args(["--repeats", &args.repeats.to_string()])
-            .args(["--secs", &args.secs.to_string()])
-            .args(["--trace", &args.trace.to_string()])
-            .args(["--device", &args.device])
-            .output()
-            .with_context(|| format!("cannot run {}", python.display()))?;
-        if !output.status.success() {
-            bail!(
-                "{} {} failed: {}",
-                python.display(),
-                args.pytorch_script.display(),
-                String::from_utf8_lossy(&output.stderr).trim()
+    }
+    let cases: Vec<(&BenchNetwork, usize)> = nets
+        .iter()
+        .flat_map(|net| args.batch.iter().map(move |&batch| (net, batch)))
+        .collect();
+    // Per round: candle's timing of every case, then PyTorch's.
+    let mut candle_rounds: Vec<Vec<Timing>> = Vec::new();
+    let mut torch_rounds: Vec<Vec<Option<Timing>>> = Vec::new();
+    let mut torch_header = None;
+    let mut torch_traces = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        let mut timings = Vec::with_capacity(cases.len());
+        for &(net, batch) in &cases {
+            timings.push(
+                bench::time_training(net, batch, args.repeats, args.secs, args.seed, &device)
+                    .with_context(|| format!("training {} at batch {batch}", net.name))?,
             );
         }
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let mut lines = stdout.lines();
-        torch_header = lines.next().map(str::to_string);
-        for line in lines {
-            let parsed: TorchLine = serde_json::from_str(line)
-                .with_context(|| format!("unexpected output of the PyTorch side: {line}"))?;
-            torch_lines.push(parsed);
+        candle_rounds.push(timings);
+        if let Some(python) = &args.pytorch {
+            // The loss trace is the same every round: only the first computes it.
+            let trace = if round == 0 { args.trace } else { 0 };
+            let (header, lines) = run_pytorch(args, python, dir.path(), threads, trace)?;
+            torch_header = header;
+            if round == 0 {
+                torch_traces = lines
+                    .iter()
+                    .map(|t| (t.name.clone(), t.batch, t.trace.clone()))
+                    .collect();
+            }
+            torch_rounds.push(
+                cases
+                    .iter()
+                    .map(|(net, batch)| {
+                        lines
+                            .iter()
+                            .find(|t| t.name == net.name && t.batch == *batch)
+                            .map(|t| Timing {
+                                steps_per_s: t.steps_per_s,
+                                min: t.min,
+                                max: t.max,
+                                phase_ms: t.phase_ms,
+                            })
+                    })
+                    .collect(),
+            );
         }
     }
-    for row in &mut rows {
-        row.torch = torch_lines
-            .iter()
-            .find(|t| t.name == row.network && t.batch == row.batch)
-            .map(|t| Timing {
-                steps_per_s: t.steps_per_s,
-                min: t.min,
-                max: t.max,
-                phase_ms: t.phase_ms,
-            });
+    let mut rows = Vec::with_capacity(cases.len());
+    for (i, &(net, batch)) in cases.iter().enumerate() {
+        let candle: Vec<Timing> = candle_rounds.iter().map(|r| r[i].clone()).collect();
+        let torch: Vec<Timing> = torch_rounds.iter().filter_map(|r| r[i].clone()).collect();
+        let ratios: Vec<f64> = if torch.len() == candle.len() {
+            candle
+                .iter()
+                .zip(&torch)
+                .map(|(c, t)| c.steps_per_s / t.steps_per_s)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        rows.push(Row {
+            network: net.name.clone(),
+            batch,
+            candle: median_timing(candle),
+            torch: (!torch.is_empty()).then(|| median_timing(torch)),
+            ratios,
+        });
+    }
+    let mut candle_traces = Vec::new();
+    if let Some(batch) = trace_batch.filter(|_| args.trace > 0) {
+        for net in &nets {
+            candle_traces.push(
+                bench::loss_trace(net, batch, args.trace, args.seed, &device)
+                    .with_context(|| format!("loss trace of {}", net.name))?,
+            );
+        }
     }
     let mut parity = Vec::new();
     if let Some(batch) = trace_batch {
         for (net, candle) in nets.iter().zip(&candle_traces) {
-            let torch = torch_lines
+            let torch = torch_traces
                 .iter()
-                .find(|t| t.name == net.name && t.batch == batch)
-                .map(|t| t.trace.clone())
+                .find(|(name, b, _)| *name == net.name && *b == batch)
+                .map(|(_, _, trace)| trace.clone())
                 .unwrap_or_default();
             let relative_difference = match (candle.last(), torch.last()) {
                 (Some(c), Some(t)) if torch.len() == candle.len() => (c - t).abs() / t.abs(),
@@ -292,6 +312,57 @@ fn train(args: &TrainBenchArgs, threads: usize) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// The timing of the median round (by steps per second).
+fn median_timing(mut rounds: Vec<Timing>) -> Timing {
+    rounds.sort_by(|a, b| a.steps_per_s.total_cmp(&b.steps_per_s));
+    rounds.swap_remove(rounds.len() / 2)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// Runs the PyTorch side on the networks written to `dir`: its header line and one line per
+/// network and batch size.
+fn run_pytorch(
+    args: &TrainBenchArgs,
+    python: &Path,
+    dir: &Path,
+    threads: usize,
+    trace: usize,
+) -> anyhow::Result<(Option<String>, Vec<TorchLine>)> {
+    let output = Command::new(python)
+        .arg(&args.pytorch_script)
+        .arg(dir)
+        .args(["--threads", &threads.to_string()])
+        .args(["--repeats", &args.repeats.to_string()])
+        .args(["--secs", &args.secs.to_string()])
+        .args(["--trace", &trace.to_string()])
+        .args(["--device", &args.device])
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} {} failed: {}",
+            python.display(),
+            args.pytorch_script.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut lines = stdout.lines();
+    let header = lines.next().map(str::to_string);
+    let parsed = lines
+        .map(|line| {
+            serde_json::from_str(line)
+                .with_context(|| format!("unexpected output of the PyTorch side: {line}"))
+        })
+        .collect::<anyhow::Result<Vec<TorchLine>>>()?;
+    Ok((header, parsed))
 }
 
 fn describe(net: &BenchNetwork) -> String {
@@ -339,6 +410,17 @@ fn report(rows: &[Row], parity: &[Parity], steps: usize, torch: Option<&str>) ->
     };
     for r in rows {
         let (torch_rate, torch_ms, ratio) = match &r.torch {
+            Some(t) if r.ratios.len() > 1 => {
+                let (lo, hi) = r
+                    .ratios
+                    .iter()
+                    .fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+                (
+                    format!("{:.2}", t.steps_per_s),
+                    ms(t),
+                    format!("**{:.2}x** ({lo:.2}..{hi:.2})", median(&r.ratios)),
+                )
+            }
             Some(t) => (
                 format!("{:.2}", t.steps_per_s),
                 ms(t),
