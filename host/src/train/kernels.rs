@@ -616,17 +616,18 @@ pub(super) fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> 
 /// direct path's tiles spend more time storing than multiplying.
 const DIRECT_MIN_TAPS: usize = 24;
 
-/// Whether a convolution's shape suits the direct path ([`direct_conv`]).
+/// Whether a convolution's shape suits the direct path ([`direct_conv`]): not a 1x1
+/// convolution of stride 1, which the unfold path multiplies as it is, without unfolding.
 /// `ECGNAS_CONV_PATH=unfold` keeps every convolution on the unfold path, to compare the two.
-fn direct_applies(depthwise: bool, c_in: usize, kernel: usize) -> bool {
+fn direct_applies(depthwise: bool, c_in: usize, kernel: usize, stride: usize) -> bool {
     static UNFOLD_ONLY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let unfold_only =
         *UNFOLD_ONLY.get_or_init(|| std::env::var("ECGNAS_CONV_PATH").is_ok_and(|v| v == "unfold"));
-    !depthwise && c_in * kernel >= DIRECT_MIN_TAPS && !unfold_only
+    !depthwise && c_in * kernel >= DIRECT_MIN_TAPS && (kernel, stride) != (1, 1) && !unfold_only
 }
 
 fn conv_forward<T: DirectReal>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: Fused) -> Vec<T> {
-    if T::direct_is_fast() && direct_applies(g.depthwise, g.c_in, g.kernel) {
+    if T::direct_is_fast() && direct_applies(g.depthwise, g.c_in, g.kernel, g.stride) {
         direct_conv::forward(g, x, w, bias, act)
     } else {
         forward(g, x, w, bias, act)
@@ -719,7 +720,9 @@ impl CustomOp3 for ConvOp {
         let (c_out, w_in, k) = w.dims3()?;
         // The network's input needs no gradient: skip its pass.
         let input_needed = x.track_op();
-        if x.dtype() == DType::F32 && f32::direct_is_fast() && direct_applies(self.depthwise, c, k)
+        if x.dtype() == DType::F32
+            && f32::direct_is_fast()
+            && direct_applies(self.depthwise, c, k, self.stride)
         {
             let op = DirectGradOp {
                 stride: self.stride,
