@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::ecgnas;
@@ -13,7 +13,9 @@ fn default_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/default")
 }
 
-fn tensors(path: &Path) -> HashMap<String, (Vec<usize>, Vec<u8>)> {
+/// Every tensor of a safetensors file by name, in name order (so that a failure names the same
+/// tensors on every run).
+fn tensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<u8>)> {
     let bytes = std::fs::read(path).expect("a safetensors file");
     let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
     st.tensors()
@@ -66,10 +68,19 @@ fn retraining_reproduces_the_default_model() {
     for file in ["model.safetensors", "model.int8.safetensors"] {
         let a = tensors(&out.join(file));
         let b = tensors(&default_dir().join(file));
-        assert_eq!(a.len(), b.len(), "{file}");
-        for (name, value) in &b {
-            assert_eq!(a.get(name), Some(value), "{file}: {name} differs");
-        }
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "{file}"
+        );
+        let differing: Vec<&String> = b
+            .keys()
+            .filter(|name| a.get(*name) != b.get(*name))
+            .collect();
+        assert!(
+            differing.is_empty(),
+            "{file}: {differing:?} differ from the checked-in model (regenerate it with the commands in models/README.md)"
+        );
     }
     let manifest = |dir: &Path| -> serde_json::Value {
         let mut m: serde_json::Value =

@@ -946,4 +946,72 @@ mod tests {
         }
         compare::<f32>(|v| v as f32, 2e-5);
     }
+
+    /// Throughput of the reference network's layers at batch 64, both paths side by side
+    /// (`cargo test --release -p ecgnas layer_throughput -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "a benchmark: prints figures"]
+    fn layer_throughput() {
+        let layers = [
+            ([64, 16, 1250], [32, 16, 5], 2),
+            ([64, 32, 625], [64, 32, 5], 2),
+            ([64, 64, 313], [64, 64, 3], 1),
+        ];
+        let mut rng = Rng(7);
+        for (x_shape, w_shape, stride) in layers {
+            let g = Geometry::new(&x_shape, &w_shape, stride, 1, false).unwrap();
+            let values = |rng: &mut Rng, n| rng.values(n, 1.0).into_iter().map(|v| v as f32);
+            let x: Vec<f32> = values(&mut rng, g.batch * g.c_in * g.len).collect();
+            let w: Vec<f32> = values(&mut rng, g.c_out * g.c_in * g.kernel).collect();
+            let bias: Vec<f32> = values(&mut rng, g.c_out).collect();
+            let grad: Vec<f32> = values(&mut rng, g.batch * g.c_out * g.l_out).collect();
+            let flops = 2.0 * (g.batch * g.c_out * g.c_in * g.kernel * g.l_out) as f64;
+            let out = forward(&g, &x, &w, &bias, Fused::Relu);
+            type Pass<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+            let mut passes: [Pass; 4] = [
+                (
+                    "direct forward",
+                    Box::new(|| {
+                        std::hint::black_box(forward(&g, &x, &w, &bias, Fused::Relu));
+                    }),
+                ),
+                (
+                    "unfold forward",
+                    Box::new(|| {
+                        std::hint::black_box(kernels::forward(&g, &x, &w, &bias, Fused::Relu));
+                    }),
+                ),
+                (
+                    "direct backward",
+                    Box::new(|| {
+                        std::hint::black_box(backward(&g, &grad, &out, Fused::Relu, &x, &w, true));
+                    }),
+                ),
+                (
+                    "unfold backward",
+                    Box::new(|| {
+                        let mut masked = vec![0f32; grad.len()];
+                        Fused::Relu.mask(&mut masked, &grad, &out);
+                        std::hint::black_box(kernels::input_grad(&g, &masked, &w));
+                        std::hint::black_box(kernels::weight_grad(&g, &masked, &x));
+                    }),
+                ),
+            ];
+            // Interleaved, so that every pass sees the machine's load of the same moments.
+            let mut best = [f64::INFINITY; 4];
+            for _ in 0..20 {
+                for (b, (_, f)) in best.iter_mut().zip(passes.iter_mut()) {
+                    let t = std::time::Instant::now();
+                    f();
+                    *b = b.min(t.elapsed().as_secs_f64());
+                }
+            }
+            print!("{x_shape:?} * {w_shape:?} s{stride}:");
+            for (i, ((name, _), b)) in passes.iter().zip(best).enumerate() {
+                let work = if i < 2 { flops } else { 2.0 * flops };
+                print!(" {name} {:.2} ms ({:.0} GFLOP/s);", b * 1e3, work / b / 1e9);
+            }
+            println!();
+        }
+    }
 }

@@ -616,19 +616,39 @@ pub(super) fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> 
 /// direct path's tiles spend more time storing than multiplying.
 const DIRECT_MIN_TAPS: usize = 24;
 
-/// Whether a convolution takes the direct path ([`direct_conv`]): only with
-/// `ECGNAS_CONV_PATH=direct` for now (its results still vary between some runs of the same
-/// training, which the reproducibility test of `models/default` catches), and then not for a
-/// 1x1 convolution of stride 1, which the unfold path multiplies as it is, without unfolding.
-fn direct_applies(depthwise: bool, c_in: usize, kernel: usize, stride: usize) -> bool {
-    static DIRECT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let direct =
-        *DIRECT.get_or_init(|| std::env::var("ECGNAS_CONV_PATH").is_ok_and(|v| v == "direct"));
-    direct && !depthwise && c_in * kernel >= DIRECT_MIN_TAPS && (kernel, stride) != (1, 1)
+/// Which passes of a standard convolution take the direct path ([`direct_conv`]). Measured
+/// side by side on the reference network's layers (`direct_conv`'s `layer_throughput`), the
+/// unfold path's GEMM is the faster forward pass and the direct path's fused backward the
+/// faster backward pass, so the default mixes them; `ECGNAS_CONV_PATH=unfold` or `direct`
+/// puts both passes on one path, for comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConvPath {
+    Unfold,
+    Mixed,
+    Direct,
+}
+
+fn conv_path() -> ConvPath {
+    static PATH: std::sync::OnceLock<ConvPath> = std::sync::OnceLock::new();
+    *PATH.get_or_init(|| match std::env::var("ECGNAS_CONV_PATH").as_deref() {
+        Ok("unfold") => ConvPath::Unfold,
+        Ok("direct") => ConvPath::Direct,
+        _ => ConvPath::Mixed,
+    })
+}
+
+/// Whether a convolution's shape suits the direct path: not depthwise, enough taps, and not
+/// a 1x1 convolution of stride 1, which the unfold path multiplies as it is, without
+/// unfolding.
+fn direct_suits(depthwise: bool, c_in: usize, kernel: usize, stride: usize) -> bool {
+    !depthwise && c_in * kernel >= DIRECT_MIN_TAPS && (kernel, stride) != (1, 1)
 }
 
 fn conv_forward<T: DirectReal>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: Fused) -> Vec<T> {
-    if T::direct_is_fast() && direct_applies(g.depthwise, g.c_in, g.kernel, g.stride) {
+    if conv_path() == ConvPath::Direct
+        && T::direct_is_fast()
+        && direct_suits(g.depthwise, g.c_in, g.kernel, g.stride)
+    {
         direct_conv::forward(g, x, w, bias, act)
     } else {
         forward(g, x, w, bias, act)
@@ -723,7 +743,8 @@ impl CustomOp3 for ConvOp {
         let input_needed = x.track_op();
         if x.dtype() == DType::F32
             && f32::direct_is_fast()
-            && direct_applies(self.depthwise, c, k, self.stride)
+            && conv_path() != ConvPath::Unfold
+            && direct_suits(self.depthwise, c, k, self.stride)
         {
             let op = DirectGradOp {
                 stride: self.stride,
