@@ -612,15 +612,12 @@ pub(super) fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> 
     total
 }
 
-/// Taps (`C_in * K`) below which the unfold path stays faster: with few taps per output the
-/// direct path's tiles spend more time storing than multiplying.
-const DIRECT_MIN_TAPS: usize = 24;
-
 /// Which passes of a standard convolution take the direct path ([`direct_conv`]). Measured
-/// side by side on the reference network's layers (`direct_conv`'s `layer_throughput`), the
-/// unfold path's GEMM is the faster forward pass and the direct path's fused backward the
-/// faster backward pass, so the default mixes them; `ECGNAS_CONV_PATH=unfold` or `direct`
-/// puts both passes on one path, for comparisons.
+/// side by side on the layers of the reference network and a pointwise layer
+/// (`direct_conv`'s `layer_throughput`), the unfold path's GEMM is as fast or faster in the
+/// forward pass, and the direct path's fused backward pass 1.3-2.8x faster than the unfold
+/// path's, so the default mixes them; `ECGNAS_CONV_PATH=unfold` or `direct` puts both passes
+/// on one path, for comparisons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ConvPath {
     Unfold,
@@ -637,18 +634,17 @@ fn conv_path() -> ConvPath {
     })
 }
 
-/// Whether a convolution's shape suits the direct path: not depthwise, enough taps, and not
-/// a 1x1 convolution of stride 1, which the unfold path multiplies as it is, without
-/// unfolding.
-fn direct_suits(depthwise: bool, c_in: usize, kernel: usize, stride: usize) -> bool {
-    !depthwise && c_in * kernel >= DIRECT_MIN_TAPS && (kernel, stride) != (1, 1)
-}
+/// Taps (`C_in * K`) below which even `ECGNAS_CONV_PATH=direct` keeps the forward pass on the
+/// unfold path: with few taps per output the direct tiles spend more time storing than
+/// multiplying.
+const DIRECT_MIN_TAPS: usize = 24;
 
 fn conv_forward<T: DirectReal>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: Fused) -> Vec<T> {
-    if conv_path() == ConvPath::Direct
-        && T::direct_is_fast()
-        && direct_suits(g.depthwise, g.c_in, g.kernel, g.stride)
-    {
+    // A 1x1 convolution of stride 1 is multiplied as it is on the unfold path, without
+    // unfolding.
+    let direct_suits =
+        !g.depthwise && g.c_in * g.kernel >= DIRECT_MIN_TAPS && (g.kernel, g.stride) != (1, 1);
+    if conv_path() == ConvPath::Direct && T::direct_is_fast() && direct_suits {
         direct_conv::forward(g, x, w, bias, act)
     } else {
         forward(g, x, w, bias, act)
@@ -744,7 +740,7 @@ impl CustomOp3 for ConvOp {
         if x.dtype() == DType::F32
             && f32::direct_is_fast()
             && conv_path() != ConvPath::Unfold
-            && direct_suits(self.depthwise, c, k, self.stride)
+            && !self.depthwise
         {
             let op = DirectGradOp {
                 stride: self.stride,
