@@ -14,10 +14,14 @@
 //! - [`cost`]: hardware profiles and what a candidate costs on a chip;
 //! - [`search`]: strategies, the reward and the search loop;
 //! - [`store`]: the trial store of a search;
-//! - [`cli`]: the `ecgnas` command line, the only module that prints.
-// No unsafe code, except the one raw-pointer GEMM call of `train::kernels` (allowed there).
+//! - [`cli`]: the `ecgnas` command line, the only module that prints;
+//! - [`allocator`]: the binary's allocator settings for training.
+// No unsafe code, except where a module allows it with its reasons: the raw-pointer GEMM call
+// of `train::kernels`, the AVX2 microkernels of `train::direct_conv`, mimalloc's options in
+// `allocator`.
 #![deny(unsafe_code)]
 
+pub mod allocator;
 pub mod cli;
 pub mod cost;
 pub mod data;

@@ -14,5 +14,6 @@ fn main() -> ExitCode {
     if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
         std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "0");
     }
+    ecgnas::allocator::keep_freed_pages();
     ecgnas::cli::main()
 }
