@@ -615,7 +615,7 @@ pub(super) fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> 
 /// Which passes of a standard convolution take the direct path ([`direct_conv`]). Measured
 /// side by side on the layers of the reference network and a pointwise layer
 /// (`direct_conv`'s `layer_throughput`), the unfold path's GEMM is as fast or faster in the
-/// forward pass, and the direct path's fused backward pass 1.3-2.8x faster than the unfold
+/// forward pass, and the direct path's fused backward pass 1.3-3.2x faster than the unfold
 /// path's, so the default mixes them; `ECGNAS_CONV_PATH=unfold` or `direct` puts both passes
 /// on one path, for comparisons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
