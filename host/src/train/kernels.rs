@@ -273,6 +273,79 @@ fn scatter_add<T: Real>(dst: &mut [T], src: &[T], stride: usize) {
     }
 }
 
+/// One input row of a depthwise convolution, read tap by tap: with a stride above 1 it is
+/// split by phase first, so that the samples one tap reads are contiguous (and its loops
+/// vectorise).
+struct DepthwiseRow<'a, T> {
+    values: &'a [T],
+    stride: usize,
+    per_phase: usize,
+}
+
+impl<'a, T: Real> DepthwiseRow<'a, T> {
+    /// `phases` is scratch, reused from row to row.
+    fn new(g: &Geometry, signal: &'a [T], phases: &'a mut Vec<T>) -> DepthwiseRow<'a, T> {
+        if g.stride == 1 {
+            return DepthwiseRow {
+                values: signal,
+                stride: 1,
+                per_phase: signal.len(),
+            };
+        }
+        let per_phase = signal.len().div_ceil(g.stride);
+        phases.clear();
+        phases.resize(g.stride * per_phase, T::ZERO);
+        for (ph, dst) in phases.chunks_mut(per_phase).enumerate() {
+            if ph < signal.len() {
+                let n = (signal.len() - ph).div_ceil(g.stride);
+                gather(&mut dst[..n], &signal[ph..], g.stride);
+            }
+        }
+        DepthwiseRow {
+            values: phases,
+            stride: g.stride,
+            per_phase,
+        }
+    }
+
+    /// The `n` samples `first, first + stride, ...` of the row.
+    fn tap(&self, first: usize, n: usize) -> &'a [T] {
+        let at = (first % self.stride) * self.per_phase + first / self.stride;
+        &self.values[at..at + n]
+    }
+}
+
+/// Lanes of the partial sums of [`dot`] and [`sum`]: independent sums that vectorise, added in
+/// a fixed order.
+const PARTIAL_SUMS: usize = 8;
+
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    let mut partial = [T::ZERO; PARTIAL_SUMS];
+    let (a_chunks, b_chunks) = (a.chunks_exact(PARTIAL_SUMS), b.chunks_exact(PARTIAL_SUMS));
+    let mut tail = T::ZERO;
+    for (x, y) in a_chunks.remainder().iter().zip(b_chunks.remainder()) {
+        tail += *x * *y;
+    }
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for i in 0..PARTIAL_SUMS {
+            partial[i] += x[i] * y[i];
+        }
+    }
+    partial.iter().fold(T::ZERO, |s, &p| s + p) + tail
+}
+
+fn sum<T: Real>(a: &[T]) -> T {
+    let mut partial = [T::ZERO; PARTIAL_SUMS];
+    let chunks = a.chunks_exact(PARTIAL_SUMS);
+    let tail = chunks.remainder().iter().fold(T::ZERO, |s, &v| s + v);
+    for x in chunks {
+        for i in 0..PARTIAL_SUMS {
+            partial[i] += x[i];
+        }
+    }
+    partial.iter().fold(T::ZERO, |s, &p| s + p) + tail
+}
+
 /// A strided matrix operand: element `(r, c)` at `data[r * row_stride + c * col_stride]`.
 struct Operand<'a, T> {
     data: &'a [T],
@@ -384,18 +457,15 @@ pub(super) fn forward<T: Real>(g: &Geometry, x: &[T], w: &[T], bias: &[T], act: 
         out.par_chunks_mut(g.l_out)
             .with_min_len(8)
             .enumerate()
-            .for_each(|(row, out_row)| {
+            .for_each_init(Vec::new, |phases, (row, out_row)| {
                 let c = row % g.c_in;
-                let signal = &x[row * g.len..(row + 1) * g.len];
+                let signal = DepthwiseRow::new(g, &x[row * g.len..(row + 1) * g.len], phases);
                 out_row.fill(bias[c]);
                 for t in 0..g.kernel {
                     let (lo, hi, first) = g.tap_range(t);
                     if lo < hi {
                         let tap = w[c * g.kernel + t];
-                        for (o, s) in out_row[lo..hi]
-                            .iter_mut()
-                            .zip(signal[first..].iter().step_by(g.stride))
-                        {
+                        for (o, s) in out_row[lo..hi].iter_mut().zip(signal.tap(first, hi - lo)) {
                             *o += tap * *s;
                         }
                     }
@@ -451,20 +521,31 @@ pub(super) fn input_grad<T: Real>(g: &Geometry, grad: &[T], w: &[T]) -> Vec<T> {
         gx.par_chunks_mut(g.len)
             .with_min_len(8)
             .enumerate()
-            .for_each(|(row, gx_row)| {
+            .for_each_init(Vec::new, |phases, (row, gx_row)| {
                 let c = row % g.c_in;
                 let grad_row = &grad[row * g.l_out..(row + 1) * g.l_out];
+                // Sums into the phase rows of the input (contiguous per tap), then interleaves.
+                let per_phase = g.len.div_ceil(g.stride);
+                let sums: &mut [T] = if g.stride == 1 {
+                    gx_row
+                } else {
+                    phases.clear();
+                    phases.resize(g.stride * per_phase, T::ZERO);
+                    phases
+                };
                 for t in 0..g.kernel {
                     let (lo, hi, first) = g.tap_range(t);
                     if lo < hi {
                         let tap = w[c * g.kernel + t];
-                        for (d, s) in gx_row[first..]
-                            .iter_mut()
-                            .step_by(g.stride)
-                            .zip(&grad_row[lo..hi])
-                        {
+                        let at = (first % g.stride) * per_phase + first / g.stride;
+                        for (d, s) in sums[at..at + hi - lo].iter_mut().zip(&grad_row[lo..hi]) {
                             *d += tap * *s;
                         }
+                    }
+                }
+                if g.stride > 1 {
+                    for (i, d) in gx_row.iter_mut().enumerate() {
+                        *d = phases[(i % g.stride) * per_phase + i / g.stride];
                     }
                 }
             });
@@ -517,28 +598,18 @@ pub(super) fn weight_grad<T: Real>(g: &Geometry, grad: &[T], x: &[T]) -> Vec<T> 
         let width = g.kernel + 1;
         let mut out = vec![T::ZERO; g.c_in * width];
         out.par_chunks_mut(width).enumerate().for_each(|(c, acc)| {
+            let mut phases = Vec::new();
             for b in 0..g.batch {
                 let row = b * g.c_in + c;
-                let signal = &x[row * g.len..(row + 1) * g.len];
+                let signal = DepthwiseRow::new(g, &x[row * g.len..(row + 1) * g.len], &mut phases);
                 let grad_row = &grad[row * g.l_out..(row + 1) * g.l_out];
                 for (t, acc_t) in acc[..g.kernel].iter_mut().enumerate() {
                     let (lo, hi, first) = g.tap_range(t);
                     if lo < hi {
-                        let mut sum = T::ZERO;
-                        for (d, s) in grad_row[lo..hi]
-                            .iter()
-                            .zip(signal[first..].iter().step_by(g.stride))
-                        {
-                            sum += *d * *s;
-                        }
-                        *acc_t += sum;
+                        *acc_t += dot(&grad_row[lo..hi], signal.tap(first, hi - lo));
                     }
                 }
-                let mut sum = T::ZERO;
-                for &d in grad_row {
-                    sum += d;
-                }
-                acc[g.kernel] += sum;
+                acc[g.kernel] += sum(grad_row);
             }
         });
         return out;
